@@ -1,0 +1,55 @@
+# Two commands a reader needs: `make book` (build the book) and `make test` (every test).
+# Both create the virtual environment $(VENV) from constraints.txt on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export GANBOOK_PROGRESS ?= 0
+export MPLBACKEND ?= Agg
+NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+
+.PHONY: book test lint unit nbval book-strict browser notebooks bench clean env
+
+env: $(VENV)/.installed
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+
+$(VENV)/.installed: constraints.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -c constraints.txt -e ".[book,dev]"
+	touch $@
+
+book: env  ## build the HTML book into _build/html
+	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
+	@echo "open _build/html/index.html"
+
+test: lint unit nbval book-strict browser  ## everything CI runs
+
+lint: env
+	$(VENV)/bin/ruff check .
+
+unit: env
+	$(PY) -m pytest tests
+
+nbval: env
+	@if [ -n "$(NOTEBOOKS)" ]; then $(PY) -m pytest --nbval --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS) -p no:cacheprovider; fi
+
+book-strict: env
+	@if [ -f _toc.yml ]; then $(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going; fi
+
+browser: env
+	@if [ -f tests/browser/check_pages.py ]; then $(PY) tests/browser/check_pages.py _build/html; fi
+
+notebooks: env  ## re-execute every chapter in place, keeping outputs (run after changing ganbook)
+	for nb in $(NOTEBOOKS); do \
+	  start=$$(date +%s); \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 \
+	    --ExecutePreprocessor.store_widget_state=True $$nb; \
+	  echo "$$nb: $$(( $$(date +%s) - start )) s"; \
+	done
+
+bench: env  ## mode-coverage benchmark table (about 10 minutes on 2 CPU cores)
+	$(PY) benchmarks/mode_coverage.py
+
+clean:
+	rm -rf _build .pytest_cache

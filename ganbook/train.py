@@ -1,0 +1,327 @@
+"""The training loop. It knows nothing about one particular GAN: it takes two networks, a
+stream of real batches and a `TrainConfig`, and alternates discriminator and generator updates
+as in Algorithm 1 of Goodfellow et al. (2014), with the loss pair and penalties the config names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ganbook.losses import LOSSES, get_losses, gradient_penalty, r1_penalty
+from ganbook.models import sample_latent
+from ganbook.utils import autocast_dtype, needs_grad_scaler, progress_enabled
+
+CHECKPOINT_FORMAT = "ganbook-checkpoint-v1"
+# Config fields that may differ between a checkpoint and the run that resumes it.
+_RESUMABLE_CHANGES = {"num_steps", "progress", "checkpoint_every"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of `fit`. Defaults follow DCGAN (Radford et al. 2016, Sec. 4)."""
+
+    num_steps: int = 2000  # generator updates; each comes after `n_critic` discriminator updates
+    batch_size: int = 64  # noise samples per update (real batches come from `batches`)
+    lr_g: float = 2e-4  # Adam learning rate of G
+    lr_d: float = 2e-4  # Adam learning rate of D (TTUR: make it larger than lr_g)
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam (beta1, beta2); beta1 = 0.5 damps oscillation
+    loss: str = "nonsaturating"  # a key of ganbook.losses.LOSSES
+    n_critic: int = 1  # discriminator updates per generator update (k in Algorithm 1)
+    lambda_gp: float = 0.0  # weight of the WGAN-GP gradient penalty (10 in Gulrajani et al.)
+    r1_gamma: float = 0.0  # gamma of the R1 penalty, (gamma / 2) * R1 is added to D's loss
+    seed: int = 0  # seeds the noise stream (z, and epsilon of the gradient penalty)
+    amp: bool = True  # mixed precision on CUDA (bf16, or fp16 with loss scaling); ignored on CPU
+    compile: bool = False  # torch.compile G and D on CUDA; ignored elsewhere
+    progress: bool | None = None  # progress bar; None reads $GANBOOK_PROGRESS (default on)
+    checkpoint_every: int = 0  # checkpoint every this many steps (0: only at the end)
+
+    def __post_init__(self) -> None:
+        for name in ("num_steps", "batch_size", "n_critic"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive int, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.lambda_gp < 0 or self.r1_gamma < 0 or self.checkpoint_every < 0:
+            raise ValueError("lambda_gp, r1_gamma and checkpoint_every must be >= 0")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+
+
+@dataclass
+class History:
+    """Per-step training record: losses, mean D outputs as probabilities, gradient norms, time.
+
+    `d_real` and `d_fake` are the batch means of sigmoid(logit), i.e. D(x) and D(G(z)) for the
+    BCE losses; `penalty` is the unweighted gradient penalty (0 when none is used).
+    """
+
+    step: list[int] = field(default_factory=list)
+    loss_d: list[float] = field(default_factory=list)
+    loss_g: list[float] = field(default_factory=list)
+    d_real: list[float] = field(default_factory=list)
+    d_fake: list[float] = field(default_factory=list)
+    penalty: list[float] = field(default_factory=list)
+    grad_norm_d: list[float] = field(default_factory=list)
+    grad_norm_g: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)  # seconds since training began
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists, ready for `json.dump`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list]) -> History:
+        """Inverse of `to_dict`."""
+        return cls(**{f.name: list(data[f.name]) for f in dataclasses.fields(cls)})
+
+
+Callback = Callable[[int, nn.Module, nn.Module, History], None]
+_STATS = ("loss_d", "loss_g", "d_real", "d_fake", "penalty", "grad_norm_d", "grad_norm_g")
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write `state` with `torch.save` atomically: to a temporary file in the same folder, flushed
+    to disk, then renamed over `path`, so a crash mid-write never leaves a broken checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint` (tensors land on the CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; check the path, or train first with "
+                                "fit(..., checkpoint_path=...)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} could not be read as a ganbook checkpoint ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a ganbook checkpoint (expected format "
+                         f"{CHECKPOINT_FORMAT!r}); was it written by save_checkpoint?")
+    return state
+
+
+def _as_batch(batch: Tensor | Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
+    """Split what the batch iterator yields into (x_real, labels or None)."""
+    if isinstance(batch, Tensor):
+        return batch, None
+    return batch[0], (batch[1] if len(batch) > 1 else None)
+
+
+def _call(net: nn.Module, inputs: Tensor, y: Tensor | None) -> Tensor:
+    return net(inputs) if y is None else net(inputs, y)
+
+
+def _grad_norm(module: nn.Module) -> Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+
+
+class _Loop:
+    """The state of one training run (networks, optimisers, noise stream) and its two updates."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, batches: Iterator, config: TrainConfig):
+        self.G, self.D, self.batches, self.config = G, D, batches, config
+        self.device = next(G.parameters()).device
+        self.d_loss_fn, self.g_loss_fn = get_losses(config.loss)
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
+        self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.amp_dtype = autocast_dtype(self.device) if config.amp else None
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=needs_grad_scaler(self.amp_dtype))
+        on_cuda = self.device.type == "cuda"
+        self.G_call = torch.compile(G) if config.compile and on_cuda else G
+        self.D_call = torch.compile(D) if config.compile and on_cuda else D
+        self.conditional = getattr(G, "num_classes", None) is not None
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _update(self, opt: torch.optim.Optimizer, loss: Tensor, module: nn.Module) -> Tensor:
+        opt.zero_grad(set_to_none=True)  # gradients would otherwise add up across steps
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(opt)  # so the recorded norm is the true gradient's
+        norm = _grad_norm(module)
+        self.scaler.step(opt)
+        self.scaler.update()
+        return norm
+
+    def d_step(self) -> tuple[Tensor, ...]:
+        """One discriminator update on a fresh real batch and a fresh fake batch."""
+        cfg = self.config
+        x_real, y = _as_batch(next(self.batches))
+        y = y if self.conditional else None
+        z = sample_latent(x_real.shape[0], self.G.latent_dim, generator=self.noise,
+                          device=self.device)
+        if cfg.r1_gamma > 0:
+            x_real = x_real.detach().requires_grad_(True)  # R1 needs dD/dx on real data
+        with self.autocast():
+            with torch.no_grad():  # no graph through G: this update only changes D
+                x_fake = _call(self.G_call, z, y)
+            real_logits = _call(self.D_call, x_real, y).float()
+            fake_logits = _call(self.D_call, x_fake, y).float()
+            loss = self.d_loss_fn(real_logits, fake_logits)
+        penalty = torch.zeros((), device=self.device)
+        if cfg.lambda_gp > 0:
+            gp = gradient_penalty(self.D_call, x_real, x_fake, y, generator=self.noise)
+            penalty = penalty + cfg.lambda_gp * gp
+        if cfg.r1_gamma > 0:
+            penalty = penalty + 0.5 * cfg.r1_gamma * r1_penalty(real_logits, x_real)
+        norm = self._update(self.opt_d, loss + penalty, self.D)
+        d_real = torch.sigmoid(real_logits.detach()).mean()
+        d_fake = torch.sigmoid(fake_logits.detach()).mean()
+        return loss.detach(), d_real, d_fake, penalty.detach(), norm, y
+
+    def g_step(self, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        """One generator update on fresh noise (labels: those of the last real batch)."""
+        n = self.config.batch_size if y is None else y.shape[0]
+        z = sample_latent(n, self.G.latent_dim, generator=self.noise, device=self.device)
+        with self.autocast():
+            fake_logits = _call(self.D_call, _call(self.G_call, z, y), y).float()
+            loss = self.g_loss_fn(fake_logits)
+        # D's parameters receive gradients here too; D's next update zeroes them first.
+        norm = self._update(self.opt_g, loss, self.G)
+        return loss.detach(), norm
+
+    def state_dict(self, step: int, history: History) -> dict[str, Any]:
+        state = {"step": step, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                 "scaler": self.scaler.state_dict(), "noise": self.noise.get_state(),
+                 "history": history.to_dict(), "config": dataclasses.asdict(self.config)}
+        if hasattr(self.batches, "state_dict"):
+            state["batches"] = self.batches.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> tuple[int, History]:
+        _check_same_config(state["config"], self.config)
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.noise.set_state(state["noise"])
+        if "batches" in state and hasattr(self.batches, "load_state_dict"):
+            self.batches.load_state_dict(state["batches"])
+        return int(state["step"]), History.from_dict(state["history"])
+
+
+def _check_same_config(saved: dict[str, Any], config: TrainConfig) -> None:
+    now = dataclasses.asdict(config)
+    changed = {k: (saved.get(k), v) for k, v in now.items()
+               if k not in _RESUMABLE_CHANGES and _normalise(saved.get(k)) != _normalise(v)}
+    if changed:
+        detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        raise ValueError(f"the checkpoint was trained with a different config ({detail}); "
+                         "resume with the same TrainConfig or use a new checkpoint_path")
+
+
+def _normalise(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _flush(history: History, pending: list[tuple[int, Tensor]], clock: float) -> None:
+    """Move buffered per-step statistics to `history` (one device sync for many steps) and fail
+    loudly, naming the step, at the first loss or gradient norm that is not finite."""
+    if not pending:
+        return
+    stats = torch.stack([row for _, row in pending]).cpu().tolist()
+    for (step, _), row in zip(pending, stats, strict=True):
+        values = dict(zip(_STATS, row, strict=True))
+        if not all(math.isfinite(values[k]) for k in ("loss_d", "loss_g")):
+            raise FloatingPointError(
+                f"training diverged at step {step}: loss_d={values['loss_d']}, "
+                f"loss_g={values['loss_g']}. Try lower learning rates, a gradient penalty "
+                "(lambda_gp or r1_gamma), or spectral norm on D.")
+        history.step.append(step)
+        for key in _STATS:
+            getattr(history, key).append(values[key])
+        history.time.append(clock)
+    pending.clear()
+
+
+def fit(
+    G: nn.Module,
+    D: nn.Module,
+    batches: Iterator,
+    config: TrainConfig,
+    *,
+    callbacks: Sequence[Callback] = (),
+    checkpoint_path: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> History:
+    """Train G and D for `config.num_steps` generator updates and return the `History`.
+
+    Each step: `config.n_critic` discriminator updates (each on a fresh real batch from
+    `batches`, which yields tensors, or (x, y) pairs for conditional models, already on G's
+    device), then one generator update on fresh noise. After each step every callback is
+    called as `callback(step, G, D, history)` with `step` counting from 1.
+
+    With `checkpoint_path`, a checkpoint is written atomically every `config.checkpoint_every`
+    steps and at the end; with `resume=True` and an existing checkpoint, training continues
+    from it. If `batches` has `state_dict`/`load_state_dict` (ganbook's iterators do), a resumed
+    run on the CPU reproduces an uninterrupted one exactly.
+    """
+    loop = _Loop(G, D, batches, config)
+    start, history = 0, History()
+    if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
+        start, history = loop.load_state_dict(load_checkpoint(checkpoint_path))
+    G.train()
+    D.train()
+    offset = history.time[-1] if len(history) else 0.0
+    t0 = time.perf_counter()
+    sync_every = 1 if loop.device.type == "cpu" else 50  # .item() stalls a GPU; batch it
+    pending: list[tuple[int, Tensor]] = []
+    bar = tqdm(range(start + 1, config.num_steps + 1), initial=start, total=config.num_steps,
+               disable=not progress_enabled(config.progress), desc="fit", leave=False)
+    for step in bar:
+        for _ in range(config.n_critic):
+            loss_d, d_real, d_fake, penalty, norm_d, y = loop.d_step()
+        loss_g, norm_g = loop.g_step(y)
+        pending.append((step, torch.stack([loss_d, loss_g, d_real, d_fake, penalty,
+                                           norm_d.to(loss_d), norm_g.to(loss_d)]).float()))
+        due = checkpoint_path is not None and (
+            step == config.num_steps
+            or (config.checkpoint_every and step % config.checkpoint_every == 0))
+        if callbacks or due or step % sync_every == 0 or step == config.num_steps:
+            _flush(history, pending, offset + time.perf_counter() - t0)
+            bar.set_postfix(loss_d=f"{history.loss_d[-1]:.3f}", loss_g=f"{history.loss_g[-1]:.3f}",
+                            refresh=False)
+        if due:
+            save_checkpoint(checkpoint_path, loop.state_dict(step, history))
+        for callback in callbacks:
+            callback(step, G, D, history)
+    bar.close()
+    return history

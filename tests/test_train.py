@@ -1,0 +1,177 @@
+import dataclasses
+import json
+import os
+
+import pytest
+import torch
+
+from ganbook.data import MixtureBatches, infinite_batches, ring_mixture
+from ganbook.models import MLPDiscriminator, MLPGenerator
+from ganbook.train import History, TrainConfig, fit, load_checkpoint, save_checkpoint
+
+
+def make_models(seed: int = 0, num_classes=None):
+    torch.manual_seed(seed)
+    G = MLPGenerator(latent_dim=2, out_shape=(2,), hidden_dim=16, num_classes=num_classes)
+    D = MLPDiscriminator(in_shape=(2,), hidden_dim=16, num_classes=num_classes)
+    return G, D
+
+
+def ring_batches(seed: int = 0):
+    return MixtureBatches(ring_mixture(), batch_size=32, seed=seed)
+
+
+def params(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+CONFIG = TrainConfig(num_steps=12, batch_size=32, lr_g=1e-3, lr_d=1e-3, progress=False)
+
+
+def test_fit_is_deterministic_on_cpu():
+    runs = []
+    for _ in range(2):
+        G, D = make_models()
+        history = fit(G, D, ring_batches(), CONFIG)
+        runs.append((history.to_dict(), params(G), params(D)))
+    (h1, g1, d1), (h2, g2, d2) = runs
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"):
+        assert h1[key] == h2[key]
+    assert torch.equal(g1, g2) and torch.equal(d1, d2)
+    assert h1["step"] == list(range(1, 13))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_exactly(tmp_path):
+    G, D = make_models()
+    full = fit(G, D, ring_batches(), CONFIG)
+
+    path = tmp_path / "ckpt.pt"
+    config = dataclasses.replace(CONFIG, checkpoint_every=5)
+
+    def crash_at_seven(step, G, D, history):
+        if step == 7:
+            raise Interrupt
+
+    G1, D1 = make_models()
+    with pytest.raises(Interrupt):
+        fit(G1, D1, ring_batches(), config, callbacks=[crash_at_seven], checkpoint_path=path)
+    assert load_checkpoint(path)["step"] == 5
+
+    G2, D2 = make_models(seed=99)  # fresh weights: everything must come from the checkpoint
+    resumed = fit(G2, D2, ring_batches(), config, checkpoint_path=path, resume=True)
+    assert resumed.step == full.step
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"):
+        assert getattr(resumed, key) == getattr(full, key), key
+    assert torch.equal(params(G2), params(G)) and torch.equal(params(D2), params(D))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary files left
+
+
+def test_resume_with_other_config_is_refused(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    G, D = make_models()
+    fit(G, D, ring_batches(), CONFIG, checkpoint_path=path)
+    with pytest.raises(ValueError, match="lr_g: 0.001 -> 0.002"):
+        fit(G, D, ring_batches(), dataclasses.replace(CONFIG, lr_g=2e-3, num_steps=20),
+            checkpoint_path=path, resume=True)
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    G, D = make_models()
+    history = fit(G, D, ring_batches(), CONFIG, checkpoint_path=tmp_path / "new.pt", resume=True)
+    assert len(history) == 12 and (tmp_path / "new.pt").is_file()
+
+
+def test_n_critic_counts_discriminator_updates(tmp_path):
+    G, D = make_models()
+    config = dataclasses.replace(CONFIG, num_steps=4, n_critic=3)
+    fit(G, D, ring_batches(), config, checkpoint_path=tmp_path / "c.pt")
+    state = load_checkpoint(tmp_path / "c.pt")
+    assert state["opt_d"]["state"][0]["step"].item() == 12
+    assert state["opt_g"]["state"][0]["step"].item() == 4
+
+
+def test_penalties_are_recorded():
+    for field, value in (("lambda_gp", 10.0), ("r1_gamma", 1.0)):
+        G, D = make_models()
+        config = dataclasses.replace(CONFIG, num_steps=3, **{field: value})
+        history = fit(G, D, ring_batches(), config)
+        assert all(p > 0 for p in history.penalty), field
+
+
+def test_conditional_fit_uses_labels():
+    G, D = make_models(num_classes=3)
+    x = torch.randn(60, 2)
+    y = torch.arange(60) % 3
+    history = fit(G, D, infinite_batches((x, y), batch_size=12), CONFIG)
+    assert len(history) == 12
+
+
+def test_nan_loss_names_the_step():
+    G, D = make_models()
+
+    def poison(step, G, D, history):
+        if step == 2:
+            with torch.no_grad():
+                next(D.parameters()).fill_(float("nan"))
+
+    with pytest.raises(FloatingPointError, match="diverged at step 3"):
+        fit(G, D, ring_batches(), CONFIG, callbacks=[poison])
+
+
+def test_fit_learns_a_single_gaussian():
+    torch.manual_seed(0)
+    target = torch.tensor([[1.5, -1.0]])
+    from ganbook.data import MixtureOfGaussians
+
+    G, D = make_models()
+    config = TrainConfig(num_steps=400, batch_size=64, lr_g=2e-3, lr_d=2e-3, progress=False)
+    fit(G, D, MixtureBatches(MixtureOfGaussians(target, 0.1), batch_size=64), config)
+    with torch.no_grad():
+        mean = G(torch.randn(2000, 2)).mean(0)
+    assert torch.allclose(mean, target[0], atol=0.25), mean
+
+
+def test_history_round_trips_through_json():
+    G, D = make_models()
+    history = fit(G, D, ring_batches(), dataclasses.replace(CONFIG, num_steps=3))
+    again = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert again == history and len(again) == 3
+
+
+def test_config_validation_is_clear():
+    with pytest.raises(ValueError, match="num_steps must be a positive int"):
+        TrainConfig(num_steps=0)
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        TrainConfig(loss="mse")
+    with pytest.raises(ValueError, match="lr_d must be > 0"):
+        TrainConfig(lr_d=0.0)
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("this object cannot be saved")
+
+
+def test_save_checkpoint_failure_keeps_the_old_file(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"step": 1})
+    with pytest.raises(RuntimeError, match="cannot be saved"):
+        save_checkpoint(path, {"step": 2, "bad": Unpicklable()})
+    assert load_checkpoint(path)["step"] == 1
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_load_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_checkpoint(junk)
+    torch.save({"step": 3}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a ganbook checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
