@@ -5,7 +5,6 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export GANBOOK_PROGRESS ?= 0
-export MPLBACKEND ?= Agg
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
 .PHONY: book test lint unit nbval book-strict browser notebooks bench clean env
