@@ -9,6 +9,7 @@ import torch
 os.environ.setdefault("GANBOOK_PROGRESS", "0")
 os.environ.setdefault("GANBOOK_DEVICE", "cpu")
 matplotlib.use("Agg")
+torch.set_num_threads(1)  # fast and repeatable on a loaded 2-core machine
 
 
 @pytest.fixture(autouse=True)
