@@ -22,7 +22,7 @@ book: env  ## build the HTML book into _build/html
 	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
 	@echo "open _build/html/index.html"
 
-test: lint unit nbval book-strict browser  ## everything CI runs
+test: lint book-strict unit nbval browser  ## everything CI runs (the build first: tests read it)
 
 lint: env
 	$(VENV)/bin/ruff check .
@@ -36,8 +36,9 @@ nbval: env
 book-strict: env
 	@if [ -f _toc.yml ]; then $(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going; fi
 
-browser: env
-	@if [ -f tests/browser/check_pages.py ]; then $(PY) tests/browser/check_pages.py _build/html; fi
+browser: env  ## open every built page in headless Chromium, offline; screenshots in _build/screenshots
+	@if [ ! -f _build/html/index.html ]; then $(MAKE) --no-print-directory book-strict; fi
+	$(PY) tests/browser/check_pages.py _build/html
 
 notebooks: env  ## re-execute every chapter in place, keeping outputs (run after changing ganbook)
 	for nb in $(NOTEBOOKS); do \
