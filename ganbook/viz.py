@@ -133,7 +133,7 @@ def _draw(ax: Axes, snap: Snapshot2D, real: np.ndarray | None) -> list:
         scale = np.abs(snap.arrows).max() + 1e-12
         u, v = snap.arrows[:, 0] / scale, snap.arrows[:, 1] / scale
         artists.append(ax.quiver(snap.fake[:n, 0], snap.fake[:n, 1], u, v, color="k",
-                                 angles="xy", scale_units="xy", scale=(hi - lo) / 0.12,
+                                 angles="xy", scale_units="xy", scale=1 / (0.12 * (hi - lo)),
                                  width=0.003))
     ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal", xlabel="$x_1$", ylabel="$x_2$",
            title=f"step {snap.step}")
