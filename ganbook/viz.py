@@ -98,8 +98,9 @@ def _heat_map(D: nn.Module, bounds: tuple[float, float], grid_size: int, device)
 
 def _generator_push(D: nn.Module, fake: Tensor) -> np.ndarray:
     """-grad_x of the non-saturating loss softplus(-D(x)): where G would move each fake."""
-    x = fake.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.softplus(-D(x)).sum(), x)
+    with torch.enable_grad():  # works inside a caller's torch.no_grad() too
+        x = fake.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.softplus(-D(x)).sum(), x)
     return (-grad).cpu().numpy()
 
 

@@ -56,3 +56,10 @@ def test_plot_2d_and_animation():
     assert "<img" in html or "frames" in html
     with pytest.raises(ValueError, match="at least one snapshot"):
         animate_2d([])
+
+
+def test_snapshot_arrows_work_under_no_grad():
+    D = MLPDiscriminator(hidden_dim=8)
+    with torch.no_grad():
+        snap = snapshot_2d(1, torch.randn(6, 2), D, num_arrows=3)
+    assert snap.arrows.shape == (3, 2) and np.isfinite(snap.arrows).all()
