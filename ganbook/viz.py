@@ -54,8 +54,8 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
 def plot_history(history: History, smooth: int = 1, title: str | None = None) -> Figure:
     """Two panels: both losses per step, and mean D(x) and D(G(z)) per step.
 
-    `smooth` is the width of a moving average (1: raw values). The dashed line at log 4 / 2
-    marks the losses at D = 1/2 for the BCE losses; the one at 0.5 marks D = 1/2.
+    `smooth` is the width of a moving average (1: raw values). The dashed line marks D = 1/2.
+    D outputs are means of sigmoid(logit): probabilities for the BCE losses only.
     """
     fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(11, 3.6))
     steps = np.asarray(history.step)
