@@ -1,8 +1,9 @@
 """Command line: `python -m ganbook train --data ring --steps 2000 --out runs/ring`.
 
-It parses arguments, builds the recipe's models and `TrainConfig`, trains with `fit`, and
+`train` parses arguments, builds the recipe's models and `TrainConfig`, trains with `fit`, and
 writes `samples.png`, `history.png`, `history.json`, `metrics.json` and `checkpoint.pt` to
-`--out`. Nothing is downloaded: the data are the embedded 2-D mixtures and bundled digits.
+`--out`. `bench` prints the mode-coverage table of `ganbook.bench`. Nothing is downloaded: the
+data are the embedded 2-D mixtures and bundled digits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
+from ganbook import bench
 from ganbook.data import MixtureBatches, grid_mixture, infinite_batches, load_images, ring_mixture
 from ganbook.losses import LOSSES
 from ganbook.metrics import mode_coverage
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="output folder")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    bench.add_arguments(commands.add_parser(
+        "bench", help="mode coverage of the mixture recipes, beside the published rows"))
     return parser
 
 
@@ -121,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m ganbook`; returns the process exit code."""
     args = build_parser().parse_args(argv)
     plt.switch_backend("Agg")  # the CLI writes files; it never opens a window
-    if args.command == "train":
-        try:
-            metrics = train(args)
-        except (ValueError, FileNotFoundError, FloatingPointError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(json.dumps(metrics, indent=2))
+    try:
+        if args.command == "train":
+            print(json.dumps(train(args), indent=2))
+        else:
+            bench.run(args)
+    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0

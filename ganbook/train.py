@@ -47,6 +47,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile G and D on CUDA; ignored elsewhere
     progress: bool | None = None  # progress bar; None reads $GANBOOK_PROGRESS (default on)
     checkpoint_every: int = 0  # checkpoint every this many steps (0: only at the end)
+    lr_decay_fraction: float = 0.0  # the last fraction of num_steps runs at lr * lr_decay_factor
+    lr_decay_factor: float = 0.1  # the step decay of both learning rates for those final steps
 
     def __post_init__(self) -> None:
         for name in ("num_steps", "batch_size", "n_critic"):
@@ -58,6 +60,12 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
         if self.lambda_gp < 0 or self.r1_gamma < 0 or self.checkpoint_every < 0:
             raise ValueError("lambda_gp, r1_gamma and checkpoint_every must be >= 0")
+        if not 0 <= self.lr_decay_fraction <= 1:
+            raise ValueError(f"TrainConfig.lr_decay_fraction must be in [0, 1], "
+                             f"got {self.lr_decay_fraction!r}")
+        if not 0 < self.lr_decay_factor <= 1:
+            raise ValueError(f"TrainConfig.lr_decay_factor must be in (0, 1], "
+                             f"got {self.lr_decay_factor!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
 
@@ -165,6 +173,17 @@ class _Loop:
         self.D_call = torch.compile(D) if config.compile and on_cuda else D
         self.conditional = getattr(G, "num_classes", None) is not None
 
+    def set_lr_scale(self, step: int) -> None:
+        """Both learning rates at `step`: the config's, times `lr_decay_factor` for the last
+        `lr_decay_fraction` of the steps (a step decay: smaller final updates leave less of the
+        game's jitter in the weights)."""
+        cfg = self.config
+        decayed = step > round(cfg.num_steps * (1 - cfg.lr_decay_fraction))
+        scale = cfg.lr_decay_factor if decayed else 1.0
+        for opt, lr in ((self.opt_g, cfg.lr_g), (self.opt_d, cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+
     def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
@@ -240,6 +259,9 @@ class _Loop:
 
 def _check_same_config(saved: dict[str, Any], config: TrainConfig) -> None:
     now = dataclasses.asdict(config)
+    # A field added since the checkpoint was written counts as its default value there.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    saved = {**defaults, **saved}
     changed = {k: (saved.get(k), v) for k, v in now.items()
                if k not in _RESUMABLE_CHANGES and _normalise(saved.get(k)) != _normalise(v)}
     if changed:
@@ -307,6 +329,7 @@ def fit(
     bar = tqdm(range(start + 1, config.num_steps + 1), initial=start, total=config.num_steps,
                disable=not progress_enabled(config.progress), desc="fit", leave=False)
     for step in bar:
+        loop.set_lr_scale(step)
         for _ in range(config.n_critic):
             loss_d, d_real, d_fake, penalty, norm_d, y = loop.d_step()
         loss_g, norm_g = loop.g_step(y)

@@ -45,12 +45,13 @@ class Interrupt(Exception):
     pass
 
 
-def test_interrupted_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("decay", [0.0, 0.5])  # 0.5: the last 6 steps, from after the resume
+def test_interrupted_run_resumes_exactly(tmp_path, decay):
     G, D = make_models()
-    full = fit(G, D, ring_batches(), CONFIG)
+    full = fit(G, D, ring_batches(), dataclasses.replace(CONFIG, lr_decay_fraction=decay))
 
     path = tmp_path / "ckpt.pt"
-    config = dataclasses.replace(CONFIG, checkpoint_every=5)
+    config = dataclasses.replace(CONFIG, checkpoint_every=5, lr_decay_fraction=decay)
 
     def crash_at_seven(step, G, D, history):
         if step == 7:
@@ -77,6 +78,48 @@ def test_resume_with_other_config_is_refused(tmp_path):
     with pytest.raises(ValueError, match="lr_g: 0.001 -> 0.002"):
         fit(G, D, ring_batches(), dataclasses.replace(CONFIG, lr_g=2e-3, num_steps=20),
             checkpoint_path=path, resume=True)
+
+
+def test_checkpoint_from_before_the_lr_decay_fields_resumes(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    G, D = make_models()
+    fit(G, D, ring_batches(), CONFIG, checkpoint_path=path)
+    state = load_checkpoint(path)
+    for name in ("lr_decay_fraction", "lr_decay_factor"):  # what an older ganbook wrote
+        del state["config"][name]
+    save_checkpoint(path, state)
+    history = fit(G, D, ring_batches(), dataclasses.replace(CONFIG, num_steps=14),
+                  checkpoint_path=path, resume=True)
+    assert history.step == list(range(1, 15))
+
+
+def _last_lrs(path):
+    state = load_checkpoint(path)
+    return [state[k]["param_groups"][0]["lr"] for k in ("opt_g", "opt_d")]
+
+
+def test_lr_decay_scales_only_the_last_steps(tmp_path):
+    # Adam moves every weight by about lr per step, so a factor of 1e-6 over all steps
+    # leaves the weights almost where they started.
+    G0, D0 = make_models()
+    start = params(G0)
+    frozen = dataclasses.replace(CONFIG, lr_decay_fraction=1.0, lr_decay_factor=1e-6)
+    fit(G0, D0, ring_batches(), frozen, checkpoint_path=tmp_path / "frozen.pt")
+    assert (params(G0) - start).abs().max() < 1e-7
+    assert _last_lrs(tmp_path / "frozen.pt") == pytest.approx([1e-9, 1e-9])
+
+    G1, D1 = make_models()
+    fit(G1, D1, ring_batches(), CONFIG, checkpoint_path=tmp_path / "constant.pt")
+    assert (params(G1) - start).abs().max() > 1e-4
+    assert _last_lrs(tmp_path / "constant.pt") == [CONFIG.lr_g, CONFIG.lr_d]
+
+    # Decaying the last third, 4 of 12 steps, changes nothing before step 9.
+    G2, D2 = make_models()
+    late = fit(G2, D2, ring_batches(), dataclasses.replace(CONFIG, lr_decay_fraction=1 / 3))
+    G3, D3 = make_models()
+    constant = fit(G3, D3, ring_batches(), CONFIG)
+    assert late.loss_d[:9] == constant.loss_d[:9]  # step 9's D loss is computed before its update
+    assert late.loss_g[:8] == constant.loss_g[:8] and late.loss_g[8:] != constant.loss_g[8:]
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
@@ -149,6 +192,10 @@ def test_config_validation_is_clear():
         TrainConfig(loss="mse")
     with pytest.raises(ValueError, match="lr_d must be > 0"):
         TrainConfig(lr_d=0.0)
+    with pytest.raises(ValueError, match=r"lr_decay_fraction must be in \[0, 1\]"):
+        TrainConfig(lr_decay_fraction=1.5)
+    with pytest.raises(ValueError, match=r"lr_decay_factor must be in \(0, 1\]"):
+        TrainConfig(lr_decay_factor=0.0)
 
 
 class Unpicklable:
