@@ -129,7 +129,6 @@ def run(args: argparse.Namespace) -> str:
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     torch.set_num_threads(args.threads)
-    os.environ.setdefault("GANBOOK_PROGRESS", "0")
     device = torch.device(args.device)
     recipes = {name: MIXTURE_RECIPES[name] for name in args.recipes}
     if args.steps is not None:

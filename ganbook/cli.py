@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ganbook import bench
-from ganbook.data import MixtureBatches, grid_mixture, infinite_batches, load_images, ring_mixture
+from ganbook.data import MixtureBatches, infinite_batches, load_images
 from ganbook.losses import LOSSES
 from ganbook.metrics import mode_coverage
 from ganbook.models import sample_latent
@@ -26,8 +26,6 @@ from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe
 from ganbook.train import TrainConfig, fit
 from ganbook.utils import get_device, seed_everything
 from ganbook.viz import plot_2d, plot_history, show_images, snapshot_2d
-
-MIXTURES = {"ring": ring_mixture, "grid": grid_mixture}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +63,7 @@ def _config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
 
 
 def _train_mixture(args: argparse.Namespace, device: torch.device) -> dict:
-    mixture = MIXTURES[args.data]()
+    mixture = bench.MIXTURES[args.data]()
     recipe = MIXTURE_RECIPES[args.recipe]
     config = _config(args, recipe.train)
     G, D = (m.to(device) for m in recipe.build(args.seed))
