@@ -40,7 +40,7 @@ from ganbook.data import MixtureBatches, MixtureOfGaussians, grid_mixture, ring_
 from ganbook.metrics import mode_coverage
 from ganbook.models import sample_latent
 from ganbook.recipes import MIXTURE_RECIPES, MixtureRecipe
-from ganbook.train import fit
+from ganbook.train import ema_copy, fit
 
 NUM_SAMPLES = 2500  # generated samples scored per run, as in both papers
 EVAL_SEED = 10_000  # the scoring noise of seed s is seeded with EVAL_SEED + s, apart from training
@@ -69,11 +69,13 @@ def run_once(recipe: MixtureRecipe, mixture: MixtureOfGaussians, seed: int,
     G, D = (m.to(device) for m in recipe.build(seed))
     config = dataclasses.replace(recipe.train, seed=seed, progress=False)
     batches = MixtureBatches(mixture, config.batch_size, seed=seed, device=device)
+    G_ema = ema_copy(G, config)
     start = time.perf_counter()
-    fit(G, D, batches, config)
+    fit(G, D, batches, config, G_ema=G_ema)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
+    G = G if G_ema is None else G_ema  # the recipe's samples come from the average
     G.eval()
     noise = torch.Generator(device=device).manual_seed(EVAL_SEED + seed)
     with torch.no_grad():

@@ -23,7 +23,7 @@ from ganbook.losses import LOSSES
 from ganbook.metrics import mode_coverage
 from ganbook.models import sample_latent
 from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe
-from ganbook.train import TrainConfig, fit
+from ganbook.train import TrainConfig, ema_copy, fit
 from ganbook.utils import get_device, seed_everything
 from ganbook.viz import plot_2d, plot_history, show_images, snapshot_2d
 
@@ -68,8 +68,10 @@ def _train_mixture(args: argparse.Namespace, device: torch.device) -> dict:
     config = _config(args, recipe.train)
     G, D = (m.to(device) for m in recipe.build(args.seed))
     batches = MixtureBatches(mixture, config.batch_size, seed=args.seed, device=device)
+    G_ema = ema_copy(G, config)
     history = fit(G, D, batches, config, checkpoint_path=args.out / "checkpoint.pt",
-                  resume=args.resume)
+                  resume=args.resume, G_ema=G_ema)
+    G = G if G_ema is None else G_ema  # the recipe's samples come from the average
     G.eval()
     with torch.no_grad():
         noise = torch.Generator(device=device).manual_seed(args.seed + 1)

@@ -7,7 +7,7 @@ import torch
 from ganbook.cli import build_parser
 from ganbook.data import MixtureBatches, grid_mixture
 from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe, MixtureRecipe
-from ganbook.train import fit
+from ganbook.train import ema_copy, fit
 
 
 @pytest.mark.parametrize("name", ["plain", "recommended"])
@@ -18,11 +18,17 @@ def test_mixture_recipe_builds_models_of_the_documented_shapes(name):
     x = G(z)
     assert x.shape == (8 * recipe.pack, 2)
     assert D(x).shape == (8,)  # one logit per pack of `pack` samples
-    for net in (G, D):
+    for net, width in ((G, recipe.hidden_dim), (D, recipe.d_hidden_dim or recipe.hidden_dim)):
         linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
         assert len(linears) == recipe.num_hidden + 1
-        assert all(m.out_features == recipe.hidden_dim for m in linears[:-1])
+        assert all(m.out_features == width for m in linears[:-1])
     assert linears[0].in_features == 2 * recipe.pack  # D's first layer sees a whole pack
+
+
+def test_discriminator_width_can_differ_from_the_generators():
+    G, D = MixtureRecipe(hidden_dim=32, d_hidden_dim=16, num_hidden=2).build(seed=0)
+    assert [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)] == [32, 32, 2]
+    assert [m.out_features for m in D.modules() if isinstance(m, torch.nn.Linear)] == [16, 16, 1]
 
 
 def test_build_is_reproducible_from_the_seed():
@@ -68,10 +74,15 @@ def test_a_short_fit_with_each_recipe_gives_finite_losses(name):
     recipe = MIXTURE_RECIPES[name]
     config = dataclasses.replace(recipe.train, num_steps=50, progress=False)
     G, D = recipe.build(seed=0)
+    G_ema = ema_copy(G, config)  # the recommended recipe samples from an average of G
     batches = MixtureBatches(grid_mixture(), config.batch_size, seed=0)
-    history = fit(G, D, batches, config)
+    history = fit(G, D, batches, config, G_ema=G_ema)
     assert history.step == list(range(1, 51))
     assert all(math.isfinite(v) for v in history.loss_d + history.loss_g)
+    if G_ema is not None:  # averaged over the decayed steps: close to G, not equal to it
+        assert all(torch.isfinite(p).all() for p in G_ema.parameters())
+        assert not all(torch.equal(a, b) for a, b in zip(G_ema.parameters(), G.parameters(),
+                                                          strict=True))
 
 
 def test_digits_recipe_builds_models_of_the_documented_shapes():

@@ -7,7 +7,7 @@ import torch
 
 from ganbook.data import MixtureBatches, infinite_batches, ring_mixture
 from ganbook.models import MLPDiscriminator, MLPGenerator
-from ganbook.train import History, TrainConfig, fit, load_checkpoint, save_checkpoint
+from ganbook.train import History, TrainConfig, ema_copy, fit, load_checkpoint, save_checkpoint
 
 
 def make_models(seed: int = 0, num_classes=None):
@@ -45,13 +45,16 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("decay", [0.0, 0.5])  # 0.5: the last 6 steps, from after the resume
-def test_interrupted_run_resumes_exactly(tmp_path, decay):
+# decay 0.5: the last 6 steps, from after the resume; ema: averaged over them (or all steps)
+@pytest.mark.parametrize(("decay", "ema"), [(0.0, 0.0), (0.5, 0.0), (0.5, 0.8), (0.0, 0.8)])
+def test_interrupted_run_resumes_exactly(tmp_path, decay, ema):
+    config = dataclasses.replace(CONFIG, lr_decay_fraction=decay, ema_decay=ema)
     G, D = make_models()
-    full = fit(G, D, ring_batches(), dataclasses.replace(CONFIG, lr_decay_fraction=decay))
+    G_ema = ema_copy(G, config)
+    full = fit(G, D, ring_batches(), config, G_ema=G_ema)
 
     path = tmp_path / "ckpt.pt"
-    config = dataclasses.replace(CONFIG, checkpoint_every=5, lr_decay_fraction=decay)
+    config = dataclasses.replace(config, checkpoint_every=5)
 
     def crash_at_seven(step, G, D, history):
         if step == 7:
@@ -59,15 +62,20 @@ def test_interrupted_run_resumes_exactly(tmp_path, decay):
 
     G1, D1 = make_models()
     with pytest.raises(Interrupt):
-        fit(G1, D1, ring_batches(), config, callbacks=[crash_at_seven], checkpoint_path=path)
+        fit(G1, D1, ring_batches(), config, callbacks=[crash_at_seven], checkpoint_path=path,
+            G_ema=ema_copy(G1, config))
     assert load_checkpoint(path)["step"] == 5
 
     G2, D2 = make_models(seed=99)  # fresh weights: everything must come from the checkpoint
-    resumed = fit(G2, D2, ring_batches(), config, checkpoint_path=path, resume=True)
+    G2_ema = ema_copy(G2, config)
+    resumed = fit(G2, D2, ring_batches(), config, checkpoint_path=path, resume=True,
+                  G_ema=G2_ema)
     assert resumed.step == full.step
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"):
         assert getattr(resumed, key) == getattr(full, key), key
     assert torch.equal(params(G2), params(G)) and torch.equal(params(D2), params(D))
+    if ema:
+        assert torch.equal(params(G2_ema), params(G_ema))
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary files left
 
 
@@ -120,6 +128,37 @@ def test_lr_decay_scales_only_the_last_steps(tmp_path):
     constant = fit(G3, D3, ring_batches(), CONFIG)
     assert late.loss_d[:9] == constant.loss_d[:9]  # step 9's D loss is computed before its update
     assert late.loss_g[:8] == constant.loss_g[:8] and late.loss_g[8:] != constant.loss_g[8:]
+
+
+def test_generator_can_decay_by_its_own_factor(tmp_path):
+    G, D = make_models()
+    config = dataclasses.replace(CONFIG, lr_decay_fraction=0.5, lr_decay_factor=0.1,
+                                 lr_decay_factor_g=0.5)
+    fit(G, D, ring_batches(), config, checkpoint_path=tmp_path / "c.pt")
+    assert _last_lrs(tmp_path / "c.pt") == pytest.approx([0.5 * CONFIG.lr_g, 0.1 * CONFIG.lr_d])
+
+
+def test_ema_averages_generator_weights_over_the_decayed_steps():
+    config = dataclasses.replace(CONFIG, lr_decay_fraction=0.25, ema_decay=0.9)  # steps 10-12
+    seen = {}
+    G, D = make_models()
+    G_ema = ema_copy(G, config)
+    fit(G, D, ring_batches(), config, G_ema=G_ema,
+        callbacks=[lambda step, G, D, h: seen.setdefault(step, params(G).clone())])
+    expected = seen[10]  # the average restarts from G's weights at the first decayed step
+    for step in (11, 12):
+        expected = 0.9 * expected + 0.1 * seen[step]
+    assert torch.allclose(params(G_ema), expected, atol=1e-7)
+    assert not torch.allclose(params(G_ema), params(G), atol=1e-4)
+
+
+def test_ema_needs_a_copy_of_g_and_the_copy_needs_ema():
+    G, D = make_models()
+    with pytest.raises(ValueError, match="ema_decay > 0 and G_ema go together"):
+        fit(G, D, ring_batches(), dataclasses.replace(CONFIG, ema_decay=0.9))
+    with pytest.raises(ValueError, match="ema_decay > 0 and G_ema go together"):
+        fit(G, D, ring_batches(), CONFIG, G_ema=make_models()[0])
+    assert ema_copy(G, CONFIG) is None
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
@@ -196,6 +235,10 @@ def test_config_validation_is_clear():
         TrainConfig(lr_decay_fraction=1.5)
     with pytest.raises(ValueError, match=r"lr_decay_factor must be in \(0, 1\]"):
         TrainConfig(lr_decay_factor=0.0)
+    with pytest.raises(ValueError, match=r"lr_decay_factor_g must be in \(0, 1\], got 2.0"):
+        TrainConfig(lr_decay_factor_g=2.0)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\), got 1.0"):
+        TrainConfig(ema_decay=1.0)
 
 
 class Unpicklable:
