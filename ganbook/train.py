@@ -66,15 +66,19 @@ class TrainConfig:
         if not 0 <= self.lr_decay_fraction <= 1:
             raise ValueError(f"TrainConfig.lr_decay_fraction must be in [0, 1], "
                              f"got {self.lr_decay_fraction!r}")
-        factor_g = 1.0 if self.lr_decay_factor_g is None else self.lr_decay_factor_g
         for name, value in (("lr_decay_factor", self.lr_decay_factor),
-                            ("lr_decay_factor_g", factor_g)):
+                            ("lr_decay_factor_g", self.g_decay_factor)):
             if not 0 < value <= 1:
                 raise ValueError(f"TrainConfig.{name} must be in (0, 1], got {value!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+
+    @property
+    def g_decay_factor(self) -> float:
+        """The factor on lr_g during the decay: `lr_decay_factor_g`, or `lr_decay_factor`."""
+        return self.lr_decay_factor if self.lr_decay_factor_g is None else self.lr_decay_factor_g
 
     @property
     def first_decayed_step(self) -> int:
@@ -192,8 +196,7 @@ class _Loop:
         game's jitter in the weights)."""
         cfg = self.config
         decayed = step >= cfg.first_decayed_step
-        factor_g = cfg.lr_decay_factor if cfg.lr_decay_factor_g is None else cfg.lr_decay_factor_g
-        for opt, lr, factor in ((self.opt_g, cfg.lr_g, factor_g),
+        for opt, lr, factor in ((self.opt_g, cfg.lr_g, cfg.g_decay_factor),
                                 (self.opt_d, cfg.lr_d, cfg.lr_decay_factor)):
             for group in opt.param_groups:
                 group["lr"] = lr * factor if decayed else lr
