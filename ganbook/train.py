@@ -10,7 +10,6 @@ import copy
 import dataclasses
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +20,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ganbook.checkpoint import check_same_config, load_checkpoint, save_checkpoint
 from ganbook.losses import LOSSES, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
 from ganbook.utils import autocast_dtype, needs_grad_scaler, progress_enabled
-
-CHECKPOINT_FORMAT = "ganbook-checkpoint-v1"
-# Config fields that may differ between a checkpoint and the run that resumes it.
-_RESUMABLE_CHANGES = {"num_steps", "progress", "checkpoint_every"}
 
 
 @dataclass(frozen=True)
@@ -119,40 +115,6 @@ class History:
 
 Callback = Callable[[int, nn.Module, nn.Module, History], None]
 _STATS = ("loss_d", "loss_g", "d_real", "d_fake", "penalty", "grad_norm_d", "grad_norm_g")
-
-
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write `state` with `torch.save` atomically: to a temporary file in the same folder, flushed
-    to disk, then renamed over `path`, so a crash mid-write never leaves a broken checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint written by `save_checkpoint` (tensors land on the CPU)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; check the path, or train first with "
-                                "fit(..., checkpoint_path=...)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} could not be read as a ganbook checkpoint ({exc})") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a ganbook checkpoint (expected format "
-                         f"{CHECKPOINT_FORMAT!r}); was it written by save_checkpoint?")
-    return state
 
 
 def _as_batch(batch: Tensor | Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
@@ -293,7 +255,8 @@ class _Loop:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> tuple[int, History]:
-        _check_same_config(state["config"], self.config)
+        check_same_config(state["config"], dataclasses.asdict(self.config),
+                          {f.name: f.default for f in dataclasses.fields(TrainConfig)})
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if self.G_ema is not None and "G_ema" in state:
@@ -305,23 +268,6 @@ class _Loop:
         if "batches" in state and hasattr(self.batches, "load_state_dict"):
             self.batches.load_state_dict(state["batches"])
         return int(state["step"]), History.from_dict(state["history"])
-
-
-def _check_same_config(saved: dict[str, Any], config: TrainConfig) -> None:
-    now = dataclasses.asdict(config)
-    # A field added since the checkpoint was written counts as its default value there.
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    saved = {**defaults, **saved}
-    changed = {k: (saved.get(k), v) for k, v in now.items()
-               if k not in _RESUMABLE_CHANGES and _normalise(saved.get(k)) != _normalise(v)}
-    if changed:
-        detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-        raise ValueError(f"the checkpoint was trained with a different config ({detail}); "
-                         "resume with the same TrainConfig or use a new checkpoint_path")
-
-
-def _normalise(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _flush(history: History, pending: list[tuple[int, Tensor]], clock: float) -> None:
