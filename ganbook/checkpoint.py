@@ -16,7 +16,7 @@ import torch
 
 CHECKPOINT_FORMAT = "ganbook-checkpoint-v1"
 # Config fields that may differ between a checkpoint and the run that resumes it.
-_RESUMABLE_CHANGES = {"num_steps", "progress", "checkpoint_every"}
+_RESUMABLE_CHANGES = {"num_steps", "progress", "checkpoint_every", "num_threads"}
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:

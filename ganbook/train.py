@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ganbook.checkpoint import check_same_config, load_checkpoint, save_checkpoint
 from ganbook.losses import LOSSES, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
+from ganbook.threads import auto_num_threads, cpu_threads
 from ganbook.utils import autocast_dtype, needs_grad_scaler, progress_enabled
 
 
@@ -48,6 +49,7 @@ class TrainConfig:
     lr_decay_factor: float = 0.1  # lr_d times this (and lr_g, unless lr_decay_factor_g is set)
     lr_decay_factor_g: float | None = None  # lr_g times this; None: lr_decay_factor
     ema_decay: float = 0.0  # > 0: fit(..., G_ema=ema_copy(G, config)) averages G's weights
+    num_threads: int | None = None  # CPU threads; None: 1 for small nets (ganbook.threads)
 
     def __post_init__(self) -> None:
         for name in ("num_steps", "batch_size", "n_critic"):
@@ -66,6 +68,10 @@ class TrainConfig:
                             ("lr_decay_factor_g", self.g_decay_factor)):
             if not 0 < value <= 1:
                 raise ValueError(f"TrainConfig.{name} must be in (0, 1], got {value!r}")
+        if self.num_threads is not None and (not isinstance(self.num_threads, int)
+                                             or self.num_threads < 1):
+            raise ValueError(f"TrainConfig.num_threads must be None (automatic) or a positive "
+                             f"int, got {self.num_threads!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.loss not in LOSSES:
@@ -321,6 +327,10 @@ def fit(
     With `config.ema_decay > 0`, pass `G_ema=ema_copy(G, config)`: fit keeps in it the exponential
     moving average of G's weights over the steps of the learning-rate decay (`_Loop.update_ema`),
     and saves and restores it with the checkpoint. Sample from `G_ema.eval()` afterwards.
+
+    On the CPU, fit runs on `config.num_threads` threads, or, when that is None, on one thread
+    for networks as small as the book's 2-D and 8x8 models and on torch's default otherwise
+    (`ganbook.threads.auto_num_threads`); the caller's thread count is restored at the end.
     """
     if (config.ema_decay > 0) != (G_ema is not None):
         raise ValueError("TrainConfig.ema_decay > 0 and G_ema go together: pass "
@@ -329,6 +339,17 @@ def fit(
     start, history = 0, History()
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
         start, history = loop.load_state_dict(load_checkpoint(checkpoint_path))
+    if loop.device.type != "cpu":
+        return _run_steps(loop, start, history, callbacks, checkpoint_path)
+    num_threads = config.num_threads or auto_num_threads(G, D, config.batch_size)
+    with cpu_threads(num_threads):
+        return _run_steps(loop, start, history, callbacks, checkpoint_path)
+
+
+def _run_steps(loop: _Loop, start: int, history: History, callbacks: Sequence[Callback],
+               checkpoint_path: str | os.PathLike | None) -> History:
+    """Steps `start + 1` to `num_steps` of `fit`, appended to `history`."""
+    G, D, config = loop.G, loop.D, loop.config
     G.train()
     D.train()
     offset = history.time[-1] if len(history) else 0.0
