@@ -1,0 +1,70 @@
+"""Training on several processes: slicing global batches, and a 2-process torchrun run of `fit`
+that gives the one-process result on the same global batch (gloo, CPU)."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbook.data import MixtureBatches, infinite_batches, ring_mixture
+from ganbook.distributed import RankSlice, is_main_process, local_slice, rank, world_size
+from ganbook.recipes import MIXTURE_RECIPES
+from ganbook.train import fit
+
+WORKER = Path(__file__).parent / "distributed" / "fit_worker.py"
+
+
+def test_one_process_is_rank_zero_of_one():
+    assert (rank(), world_size(), is_main_process()) == (0, 1, True)
+
+
+def test_local_slices_partition_the_global_batch():
+    batch = torch.arange(12).reshape(6, 2)
+    parts = [local_slice(batch, world=3, index=i) for i in range(3)]
+    assert torch.equal(torch.cat(parts), batch)
+    with pytest.raises(ValueError, match="does not split evenly over 4"):
+        local_slice(batch, world=4, index=0)
+
+
+def test_rank_slice_slices_pairs_and_keeps_the_wrapped_state():
+    x, y = torch.arange(8.0).reshape(8, 1), torch.arange(8)
+    whole = infinite_batches((x, y), 4, seed=3)
+    second = RankSlice(infinite_batches((x, y), 4, seed=3), world=2, index=1)
+    for _ in range(3):
+        xw, yw = next(whole)
+        xs, ys = next(second)
+        assert torch.equal(xs, xw[2:]) and torch.equal(ys, yw[2:])
+    state, expected = second.state_dict(), whole.state_dict()
+    assert state.keys() == expected.keys()
+    for key in state:
+        assert torch.equal(torch.as_tensor(state[key]), torch.as_tensor(expected[key])), key
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANBOOK_PROGRESS": "0"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_processes_give_the_one_process_gradients_and_weights(tmp_path):
+    steps = 3
+    done = _torchrun(str(WORKER), str(tmp_path / "two.pt"), str(steps))
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = torch.load(tmp_path / "two.pt", weights_only=True)
+
+    recipe = MIXTURE_RECIPES["recommended"]
+    config = dataclasses.replace(recipe.train, num_steps=steps, lr_decay_fraction=0.0,
+                                 ema_decay=0.0, progress=False)
+    G, D = recipe.build(seed=0)
+    fit(G, D, MixtureBatches(ring_mixture(), config.batch_size, seed=0), config)
+    for name, module in (("G", G), ("D", D)):
+        grads = [p.grad for p in module.parameters()]
+        for a, b in zip(two[f"grad_{name}"], grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        for key, value in module.state_dict().items():
+            torch.testing.assert_close(two[name][key], value, rtol=1e-5, atol=1e-6)
