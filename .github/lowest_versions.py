@@ -1,4 +1,4 @@
-"""Print `name==lower-bound` for every runtime dependency of pyproject.toml (a pip constraints file).
+"""Print `name==lower-bound` for each runtime dependency of pyproject.toml (pip constraints).
 
     python .github/lowest_versions.py pyproject.toml > lowest.txt
     pip install -c lowest.txt -e ".[dev]"

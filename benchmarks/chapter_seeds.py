@@ -176,9 +176,9 @@ def main() -> None:
     jobs = ([(run_dcgan, (judge, floor, x_train, len(x_test), s, "chapter")) for s in seeds]
             + [(run_conditional, (judge, x_real, y_real, s, setting))
                for s in seeds for setting in ("conditional", "unconditional")]
+            + [(run_conditional, (judge, x_real, y_real, 0, "shuffled-labels"))]
             + [(run_dcgan, (judge, floor, x_train, len(x_test), s, setting))
-               for setting in ("paper", "pytorch-init") for s in range(3)]
-            + [(run_conditional, (judge, x_real, y_real, 0, "shuffled-labels"))])
+               for s in range(3) for setting in ("paper", "pytorch-init")])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with args.out.open("w", newline="") as f:
