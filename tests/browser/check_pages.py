@@ -15,7 +15,8 @@ renderer) cannot load and is counted, not failed. For every HTML page this check
 * `to_jshtml` animations: the player has frames and shows the first one;
 * layout, at 1280 px (a laptop) and at 390 px (a phone): no formula, table, image or animation
   is wider than the text column unless it sits in a box that scrolls sideways (then it is
-  reachable, not clipped); no entry of the page's contents is cut; no cell output area is
+  reachable, not clipped), and at 1280 px no display formula even needs that scrolling (break
+  it with `aligned`); no entry of the page's contents is cut; no cell output area is
   empty (an ipywidgets view renders nothing on a static page: give it a static twin and tag
   the widget cell `remove-output`);
 
@@ -205,6 +206,15 @@ LAYOUT_JS = r"""
     }
     if (problem) { clipped.push(`${describe(el)} (${problem})`); }
   }
+  // On a laptop screen a display formula should fit without scrolling (break it with aligned).
+  const scrolled = [];
+  if (window.innerWidth >= 1000) {
+    for (const m of column.querySelectorAll('mjx-container[display="true"]')) {
+      if (rendered(m) && m.scrollWidth > m.clientWidth + 1) {
+        scrolled.push(`${describe(m)} (${m.scrollWidth} px in ${m.clientWidth} px)`);
+      }
+    }
+  }
   const cutEntries = [];
   for (const a of document.querySelectorAll('.bd-sidebar-secondary .nav-link, .bd-toc-nav a')) {
     if (rendered(a) && a.scrollWidth > a.clientWidth + 1 && overflowX(a) !== 'auto') {
@@ -223,7 +233,7 @@ LAYOUT_JS = r"""
       emptyOutputs.push(code.replace(/\s+/g, ' ').trim().slice(0, 60));
     }
   }
-  return {clipped: clipped.slice(0, 10), clippedCount: clipped.length,
+  return {clipped: clipped.slice(0, 10), clippedCount: clipped.length, scrolled: scrolled,
           cutEntries: cutEntries.slice(0, 5), emptyOutputs: emptyOutputs.slice(0, 5)};
 })()
 """
@@ -565,6 +575,8 @@ def _check_layout(browser: Chromium, session: str, report: PageReport, width: in
         report.layout.append(f"{width} px: clipped {item}")
     if found["clippedCount"] > len(found["clipped"]):
         report.layout.append(f"{width} px: ... {found['clippedCount']} clipped elements in all")
+    for item in found["scrolled"]:
+        report.layout.append(f"{width} px: display formula needs sideways scrolling: {item}")
     for entry in found["cutEntries"]:
         report.layout.append(f"{width} px: contents entry cut: {entry}")
     for code in found["emptyOutputs"]:
