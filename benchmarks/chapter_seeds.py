@@ -166,6 +166,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (default 3)")
     parser.add_argument("--exercise-5", action="store_true",
                         help="also chapter 5's exercise 5: paper and pytorch-init, seeds 0-2")
+    parser.add_argument("--chapters", default="5,6",
+                        help="which chapters' runs, e.g. 6 (two processes can share the work: "
+                             "give each its own --out and concatenate the files)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -181,7 +184,9 @@ def main() -> None:
     variants = [(run_dcgan, (judge, floor, x_train, len(x_test), s, setting))
                 for setting in ("paper", "pytorch-init") for s in range(3)]
     # The headline runs first, then the exercises' runs (the file is written row by row).
-    jobs = ch5 + ch6 + [(run_conditional, (judge, x_real, y_real, 0, "shuffled-labels"))]
+    jobs = ((ch5 if "5" in args.chapters else [])
+            + (ch6 + [(run_conditional, (judge, x_real, y_real, 0, "shuffled-labels"))]
+               if "6" in args.chapters else []))
     if args.exercise_5:
         jobs += variants
     args.out.parent.mkdir(parents=True, exist_ok=True)
