@@ -9,14 +9,25 @@ NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
 .PHONY: book test lint unit nbval book-strict browser notebooks bench clean env
 
-env: $(VENV)/.installed
-	@$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+# Every command below imports this checkout's ganbook first, whatever the venv has installed.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
+env: $(VENV)/.installed
+
+# An existing VENV whose ganbook comes from another checkout (a shared venv, e.g.
+# `make book VENV=../main/.venv`) is used as it is: reinstalling would re-point its editable
+# install at this clone. Otherwise (no venv yet, or ganbook installed from here) install.
 $(VENV)/.installed: constraints.txt pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -c constraints.txt -e ".[book,dev]"
-	touch $@
+	@home=$$(cd / && PYTHONPATH= $(abspath $(PY)) -c "import ganbook, pathlib; \
+	  print(pathlib.Path(ganbook.__file__).resolve().parent.parent)" 2>/dev/null || true); \
+	if [ -n "$$home" ] && [ "$$home" != "$(CURDIR)" ]; then \
+	  echo "$(VENV) has ganbook from $$home: using it as it is (this checkout comes first)"; \
+	else \
+	  python3 -m venv $(VENV) && \
+	  $(PY) -m pip install -q --upgrade pip setuptools wheel && \
+	  $(PY) -m pip install -q -c constraints.txt -e ".[book,dev]"; \
+	fi
+	@touch $@
 
 book: env  ## build the HTML book into _build/html
 	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
@@ -36,7 +47,7 @@ nbval: env
 book-strict: env
 	@if [ -f _toc.yml ]; then $(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going; fi
 
-browser: env  ## open every built page in headless Chromium, offline; screenshots in _build/screenshots
+browser: env  ## every built page in headless Chromium (needs `chromium`), offline, at 1280 and 390 px
 	@if [ ! -f _build/html/index.html ]; then $(MAKE) --no-print-directory book-strict; fi
 	$(PY) tests/browser/check_pages.py _build/html
 
@@ -48,7 +59,7 @@ notebooks: env  ## re-execute every chapter in place, keeping outputs (run after
 	  echo "$$nb: $$(( $$(date +%s) - start )) s"; \
 	done
 
-bench: env  ## mode-coverage benchmark table (about 10 minutes on 2 CPU cores)
+bench: env  ## mode-coverage benchmark table (about 8 minutes on 2 CPU cores)
 	$(PY) benchmarks/mode_coverage.py
 
 clean:

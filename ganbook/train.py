@@ -326,7 +326,7 @@ def fit(
     resume: bool = False,
     G_ema: nn.Module | None = None,
 ) -> History:
-    """Train G and D for `config.num_steps` generator updates and return the `History`.
+    r"""Train G and D for `config.num_steps` generator updates and return the `History`.
 
     Each step: `config.n_critic` discriminator updates (each on a fresh real batch from
     `batches`, which yields tensors, or (x, y) pairs for conditional models, already on G's
@@ -339,8 +339,10 @@ def fit(
     run on the CPU reproduces an uninterrupted one exactly.
 
     With `config.ema_decay > 0`, pass `G_ema=ema_copy(G, config)`: fit keeps in it the exponential
-    moving average of G's weights over the steps of the learning-rate decay (`_Loop.update_ema`),
-    and saves and restores it with the checkpoint. Sample from `G_ema.eval()` afterwards.
+    moving average of G's weights over the steps of the learning-rate decay (over all steps when
+    there is no decay), :math:`\theta_{ema} \leftarrow \beta\,\theta_{ema} + (1 - \beta)\,\theta_G`
+    with :math:`\beta` = ``config.ema_decay``, restarted from G's weights at the first of those
+    steps, and saves and restores it with the checkpoint. Sample from `G_ema.eval()` afterwards.
 
     On the CPU, fit runs on `config.num_threads` threads, or, when that is None, on one thread
     for networks as small as the book's 2-D and 8x8 models and on torch's default otherwise

@@ -142,6 +142,28 @@ def test_widget_state_is_saved(chapter):
     assert not missing, f"{path.name}: widget state not saved for {missing} (store_widget_state)"
 
 
+def test_code_solutions_are_executed_cells(chapter):
+    """A solution with code is an executed, collapsed code cell that asserts its answer (tag
+    `hide-input`), not a code block in a dropdown that CI never runs."""
+    path, notebook = chapter
+    for number, cell in enumerate(notebook.cells, start=1):
+        if cell.cell_type == "markdown" and re.search(r"\{admonition\}\s*Solution", cell.source):
+            assert "```python" not in cell.source, (
+                f"{path.name}, cell {number}: a solution's code belongs in a code cell tagged "
+                "hide-input that asserts the answer")
+
+
+def test_widget_cells_leave_no_empty_output_on_the_page(chapter):
+    """An ipywidgets view renders nothing on the static page: its cell is tagged
+    `remove-output` and a static twin (a figure or animation) stands beside it."""
+    path, notebook = chapter
+    for number, cell in enumerate(_code_cells(notebook), start=1):
+        if re.search(r"\binteract\(", cell.source):
+            assert "remove-output" in cell.metadata.get("tags", []), (
+                f"{path.name}, code cell {number}: tag the widget cell remove-output and show "
+                "a static twin beside it")
+
+
 def test_table_of_contents_and_chapters_agree():
     entries = _toc_files()
     assert len(entries) == len(set(entries)), f"_toc.yml lists a page twice: {entries}"

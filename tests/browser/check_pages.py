@@ -13,9 +13,15 @@ renderer) cannot load and is counted, not failed. For every HTML page this check
 * math: every `.math` element was typeset into an `mjx-container`, MathJax reported no
   error, and no raw TeX (`\\(`, `$$`, `$x$`, `\\begin{...}`) is left in the text;
 * `to_jshtml` animations: the player has frames and shows the first one;
+* layout, at 1280 px (a laptop) and at 390 px (a phone): no formula, table, image or animation
+  is wider than the text column unless it sits in a box that scrolls sideways (then it is
+  reachable, not clipped), and at 1280 px no display formula even needs that scrolling (break
+  it with `aligned`); no entry of the page's contents is cut; no cell output area is
+  empty (an ipywidgets view renders nothing on a static page: give it a static twin and tag
+  the widget cell `remove-output`);
 
-and saves a full-page screenshot to `<screenshots>/<page>.png`. It prints one row per page and
-exits 1 if any check failed, 2 if it could not run.
+and saves full-page screenshots to `<screenshots>/<page>.png` and `<page>.390px.png`. It prints
+one row per page and exits 1 if any check failed, 2 if it could not run.
 
 Chromium is driven through the DevTools protocol over `--remote-debugging-pipe` (NUL-separated
 JSON on file descriptors 3 and 4), so no websocket library and no open port are needed.
@@ -44,6 +50,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 WIDTH, HEIGHT = 1280, 900  # viewport of a laptop screen
+PHONE_WIDTH, PHONE_HEIGHT = 390, 844  # viewport of a phone (CSS pixels)
 MAX_SHOT_HEIGHT = 40_000  # px; longer pages are cut in the screenshot (the checks see all of it)
 PAGE_TIMEOUT = 30.0  # s for one page to load, typeset and settle
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -156,6 +163,78 @@ INSPECT_JS = r"""
     raw: raw.slice(0, 5),
   };
   return result;
+})()
+"""
+
+# Runs in the page at the current width: what a reader could not see or reach.
+LAYOUT_JS = r"""
+(() => {
+  const rendered = el => el.getClientRects().length > 0;
+  const column = document.querySelector('.bd-article') || document.querySelector('main')
+                 || document.body;
+  const col = column.getBoundingClientRect();
+  const overflowX = el => getComputedStyle(el).overflowX;
+  const describe = el => {
+    const label = el.closest('section[id]');
+    const text = (el.getAttribute('aria-label') || el.textContent || el.getAttribute('src') || '')
+      .replace(/\s+/g, ' ').trim().slice(0, 60);
+    return `${el.tagName.toLowerCase()}${label ? ' in #' + label.id : ''}: "${text}"`;
+  };
+  const clipped = [];
+  const candidates = column.querySelectorAll(
+    'mjx-container, table, div.animation, div.animation button, div.animation input, img');
+  for (const el of candidates) {
+    if (!rendered(el)) { continue; }
+    const r = el.getBoundingClientRect();
+    if (r.width < 1) { continue; }
+    let problem = '';
+    let scroller = null;
+    for (let a = el; a && a !== column; a = a.parentElement) {
+      const o = overflowX(a);
+      if (o === 'auto' || o === 'scroll') { scroller = a; break; }
+      if (a !== el && (o === 'hidden' || o === 'clip')) {
+        const ar = a.getBoundingClientRect();
+        if (r.right > ar.right + 1 || r.left < ar.left - 1) {
+          problem = `${Math.round(r.width)} px wide, cut by a ${Math.round(ar.width)} px box`;
+          break;
+        }
+      }
+    }
+    const box = scroller ? scroller.getBoundingClientRect() : r;
+    if (!problem && (box.right > col.right + 1 || box.left < col.left - 1)) {
+      problem = `${Math.round(box.width)} px wide in a ${Math.round(col.width)} px column`;
+    }
+    if (problem) { clipped.push(`${describe(el)} (${problem})`); }
+  }
+  // On a laptop screen a display formula should fit without scrolling (break it with aligned).
+  const scrolled = [];
+  if (window.innerWidth >= 1000) {
+    for (const m of column.querySelectorAll('mjx-container[display="true"]')) {
+      if (rendered(m) && m.scrollWidth > m.clientWidth + 1) {
+        scrolled.push(`${describe(m)} (${m.scrollWidth} px in ${m.clientWidth} px)`);
+      }
+    }
+  }
+  const cutEntries = [];
+  for (const a of document.querySelectorAll('.bd-sidebar-secondary .nav-link, .bd-toc-nav a')) {
+    if (rendered(a) && a.scrollWidth > a.clientWidth + 1 && overflowX(a) !== 'auto') {
+      cutEntries.push(a.textContent.replace(/\s+/g, ' ').trim().slice(0, 60));
+    }
+  }
+  const emptyOutputs = [];
+  for (const out of column.querySelectorAll('.cell_output')) {
+    if (!rendered(out)) { continue; }
+    const visible = out.innerText.trim() !== '' ||
+      out.querySelector('img, svg, canvas, iframe, video, table, mjx-container');
+    const r = out.getBoundingClientRect();
+    if (!visible || r.height < 2) {
+      const cell = out.closest('.cell');
+      const code = cell ? (cell.querySelector('.cell_input') || cell).innerText : '';
+      emptyOutputs.push(code.replace(/\s+/g, ' ').trim().slice(0, 60));
+    }
+  }
+  return {clipped: clipped.slice(0, 10), clippedCount: clipped.length, scrolled: scrolled,
+          cutEntries: cutEntries.slice(0, 5), emptyOutputs: emptyOutputs.slice(0, 5)};
 })()
 """
 
@@ -314,13 +393,14 @@ class PageReport:
     widgets: int = 0
     math: dict = field(default_factory=dict)
     math_problems: list[str] = field(default_factory=list)
+    layout: list[str] = field(default_factory=list)  # clipped elements, cut entries, empty outputs
     screenshot: str = ""
     error: str = ""
 
     @property
     def failed(self) -> bool:
         return bool(self.console or self.broken_links or self.images or self.bad_animations
-                    or self.math_problems or self.error
+                    or self.math_problems or self.layout or self.error
                     or not (self.screenshot or self.redirect))
 
 
@@ -460,11 +540,47 @@ def _check_page(browser: Chromium, session: str, url: str, report: PageReport,
     if found["externalImages"]:
         report.external.append(f"{found['externalImages']} images from other hosts")
     _check_math(report)
+    _check_layout(browser, session, report, WIDTH)
     png = browser.send("Page.captureScreenshot", {"format": "png"}, session)
     shot.parent.mkdir(parents=True, exist_ok=True)
     shot.write_bytes(base64.b64decode(png["data"]))
     report.screenshot = str(shot) + (" (cut)" if height > MAX_SHOT_HEIGHT else "")
+    # The same page on a phone: a narrow, mobile viewport as tall as the (now longer) page.
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {"width": PHONE_WIDTH, "height": PHONE_HEIGHT, "deviceScaleFactor": 1,
+                  "mobile": True}, session)
+    phone_height = browser.send("Runtime.evaluate", {"expression": SETTLE_JS,
+                                                     "awaitPromise": True, "returnByValue": True},
+                                session)
+    phone_height = int(phone_height.get("result", {}).get("value") or PHONE_HEIGHT)
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {"width": PHONE_WIDTH, "height": max(PHONE_HEIGHT, min(phone_height,
+                                                                        MAX_SHOT_HEIGHT)),
+                  "deviceScaleFactor": 1, "mobile": True}, session)
+    browser.drain(0.3)
+    _check_layout(browser, session, report, PHONE_WIDTH)
+    png = browser.send("Page.captureScreenshot", {"format": "png"}, session)
+    shot.with_name(shot.stem + ".390px.png").write_bytes(base64.b64decode(png["data"]))
     _classify(browser.events, session, report)
+
+
+def _check_layout(browser: Chromium, session: str, report: PageReport, width: int) -> None:
+    """Clipped elements, cut contents entries and empty output areas at the current width."""
+    found = browser.send("Runtime.evaluate", {"expression": LAYOUT_JS, "returnByValue": True},
+                         session)
+    if "exceptionDetails" in found:
+        raise RuntimeError(f"layout inspection failed: {found['exceptionDetails']}")
+    found = found["result"]["value"]
+    for item in found["clipped"]:
+        report.layout.append(f"{width} px: clipped {item}")
+    if found["clippedCount"] > len(found["clipped"]):
+        report.layout.append(f"{width} px: ... {found['clippedCount']} clipped elements in all")
+    for item in found["scrolled"]:
+        report.layout.append(f"{width} px: display formula needs sideways scrolling: {item}")
+    for entry in found["cutEntries"]:
+        report.layout.append(f"{width} px: contents entry cut: {entry}")
+    for code in found["emptyOutputs"]:
+        report.layout.append(f"{width} px: empty output area below the cell: {code}")
 
 
 def find_chromium() -> str | None:
@@ -533,14 +649,15 @@ def main(argv: list[str] | None = None) -> int:
     server_failures = sorted(f for f in set(_Handler.failures)
                              if urlsplit(f[0]).path not in BROWSER_OWN_REQUESTS)
 
-    rows = [("page", "console errors", "broken links", "bad images", "math ok", "animations",
-             "external/known", "screenshot")]
+    rows = [("page", "console errors", "broken links", "bad images", "math ok", "layout ok",
+             "animations", "external/known", "screenshot")]
     for r in reports:
         math = r.math or {}
         math_ok = "n/a" if not (math.get("elements") or r.math_problems) else (
             "no" if r.math_problems else f"yes ({math['typeset']})")
         rows.append((r.page, str(len(r.console)), str(len(r.broken_links)), str(len(r.images)),
-                     math_ok, f"{r.animations - len(r.bad_animations)}/{r.animations}",
+                     math_ok, "n/a" if not r.screenshot else ("no" if r.layout else "yes"),
+                     f"{r.animations - len(r.bad_animations)}/{r.animations}",
                      f"{len(r.external)}/{len(r.known)}",
                      ("saved (cut)" if r.screenshot.endswith("(cut)") else "saved") if r.screenshot
                      else f"-> {r.redirect}" if r.redirect else "MISSING"))
@@ -555,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = ([f"error: {r.error}"] if r.error else []) + \
             [f"console: {m}" for m in r.console] + [f"link: {m}" for m in r.broken_links] + \
             [f"image: {m}" for m in r.images] + [f"animation: {m}" for m in r.bad_animations] + \
-            [f"math: {m}" for m in r.math_problems] + \
+            [f"math: {m}" for m in r.math_problems] + [f"layout: {m}" for m in r.layout] + \
             ([f"external: {m}" for m in r.external] if args.verbose else []) + \
             ([f"known upstream: {m}" for m in r.known] if args.verbose else [])
         if problems:
