@@ -5,6 +5,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export GANBOOK_PROGRESS ?= 0
+# The chapters are executed (`make notebooks`) and re-checked (`make nbval`) on one thread: their
+# networks are small, one thread is the fastest for them on a shared CPU (ganbook.threads), and
+# the stored outputs are then the numbers a re-run gives, whatever the core count.
+export OMP_NUM_THREADS ?= 1
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
 .PHONY: book test lint unit nbval book-strict browser notebooks bench clean env
