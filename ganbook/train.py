@@ -20,7 +20,14 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ganbook.checkpoint import check_same_config, load_checkpoint, save_checkpoint
+from ganbook.checkpoint import (
+    TrainingStopped,
+    check_fit_state,
+    check_same_config,
+    check_same_run,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ganbook.losses import LOSSES, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
 from ganbook.utils import autocast_dtype, needs_grad_scaler, progress_enabled
@@ -50,6 +57,13 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: fit(..., G_ema=ema_copy(G, config)) averages G's weights
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # every float (and tuple of floats) must be finite
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"TrainConfig.{f.name} must be finite, got {value!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
         for name in ("num_steps", "batch_size", "n_critic"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive int, "
@@ -257,6 +271,13 @@ class _Loop:
     def load_state_dict(self, state: dict[str, Any]) -> tuple[int, History]:
         check_same_config(state["config"], dataclasses.asdict(self.config),
                           {f.name: f.default for f in dataclasses.fields(TrainConfig)})
+        try:
+            return self._restore(state)
+        except (KeyError, TypeError, RuntimeError) as exc:  # e.g. other network shapes
+            raise ValueError(f"the checkpoint does not fit these networks or this run ({exc}); "
+                             "resume with the models and data it was trained with") from exc
+
+    def _restore(self, state: dict[str, Any]) -> tuple[int, History]:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if self.G_ema is not None and "G_ema" in state:
@@ -305,6 +326,8 @@ def fit(
     checkpoint_path: str | os.PathLike | None = None,
     resume: bool = False,
     G_ema: nn.Module | None = None,
+    stop: Callable[[], bool] | None = None,
+    run_info: dict[str, Any] | None = None,
 ) -> History:
     """Train G and D for `config.num_steps` generator updates and return the `History`.
 
@@ -321,6 +344,11 @@ def fit(
     With `config.ema_decay > 0`, pass `G_ema=ema_copy(G, config)`: fit keeps in it the exponential
     moving average of G's weights over the steps of the learning-rate decay (`_Loop.update_ema`),
     and saves and restores it with the checkpoint. Sample from `G_ema.eval()` afterwards.
+
+    `stop` (e.g. ``threading.Event().is_set``, set by a signal handler) is asked after every
+    step; when it returns True, fit writes a checkpoint of that step (with `checkpoint_path`) and
+    raises `~ganbook.checkpoint.TrainingStopped`. `run_info` (e.g. ``{"data": "ring"}``) records
+    what the run trains on in the checkpoint; resuming with a different one is refused.
     """
     if (config.ema_decay > 0) != (G_ema is not None):
         raise ValueError("TrainConfig.ema_decay > 0 and G_ema go together: pass "
@@ -328,7 +356,13 @@ def fit(
     loop = _Loop(G, D, batches, config, G_ema)
     start, history = 0, History()
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
-        start, history = loop.load_state_dict(load_checkpoint(checkpoint_path))
+        state = load_checkpoint(checkpoint_path)
+        check_fit_state(state, checkpoint_path)
+        check_same_run(state.get("run"), run_info, checkpoint_path)
+        start, history = loop.load_state_dict(state)
+        if start > config.num_steps:
+            raise ValueError(f"{checkpoint_path} is at step {start}, past num_steps = "
+                             f"{config.num_steps}; ask for at least {start} steps")
     G.train()
     D.train()
     offset = history.time[-1] if len(history) else 0.0
@@ -345,16 +379,22 @@ def fit(
         loop.update_ema(step)
         pending.append((step, torch.stack([loss_d, loss_g, d_real, d_fake, penalty,
                                            norm_d.to(loss_d), norm_g.to(loss_d)]).float()))
+        stopping = stop is not None and step < config.num_steps and stop()
         due = checkpoint_path is not None and (
-            step == config.num_steps
+            step == config.num_steps or stopping
             or (config.checkpoint_every and step % config.checkpoint_every == 0))
-        if callbacks or due or step % sync_every == 0 or step == config.num_steps:
+        if callbacks or due or stopping or step % sync_every == 0 or step == config.num_steps:
             _flush(history, pending, offset + time.perf_counter() - t0)
             bar.set_postfix(loss_d=f"{history.loss_d[-1]:.3f}", loss_g=f"{history.loss_g[-1]:.3f}",
                             refresh=False)
         if due:
-            save_checkpoint(checkpoint_path, loop.state_dict(step, history))
+            state = loop.state_dict(step, history)
+            save_checkpoint(checkpoint_path, state if run_info is None else
+                            {**state, "run": dict(run_info)})
         for callback in callbacks:
             callback(step, G, D, history)
+        if stopping:
+            bar.close()
+            raise TrainingStopped(step, checkpoint_path, history)
     bar.close()
     return history
