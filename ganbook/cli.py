@@ -73,9 +73,11 @@ def _number(kind: type, low: float, high: float, low_open: bool = False):
         except ValueError:
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+        finite = kind is int or math.isfinite(value)  # int: no float() of a huge value
+        if not finite or value < low or (low_open and value == low) or value > high:
             interval = f"{'(' if low_open else '['}{kind(low)}, {kind(high)}]"
-            raise argparse.ArgumentTypeError(f"{text} is outside {interval}")
+            shown = text if len(text) <= 24 else f"{text[:10]}...({len(text)} characters)"
+            raise argparse.ArgumentTypeError(f"{shown} is outside {interval}")
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
