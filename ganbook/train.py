@@ -257,7 +257,8 @@ class _Loop:
                 p.requires_grad_(True)
         return loss.detach(), norm
 
-    def state_dict(self, step: int, history: History) -> dict[str, Any]:
+    def state_dict(self, step: int, history: History,
+                   run_info: dict[str, Any] | None = None) -> dict[str, Any]:
         state = {"step": step, "G": self.G.state_dict(), "D": self.D.state_dict(),
                  "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "scaler": self.scaler.state_dict(), "noise": self.noise.get_state(),
@@ -266,6 +267,8 @@ class _Loop:
             state["batches"] = self.batches.state_dict()
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
+        if run_info is not None:
+            state["run"] = dict(run_info)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> tuple[int, History]:
@@ -379,21 +382,21 @@ def fit(
         loop.update_ema(step)
         pending.append((step, torch.stack([loss_d, loss_g, d_real, d_fake, penalty,
                                            norm_d.to(loss_d), norm_g.to(loss_d)]).float()))
-        stopping = stop is not None and step < config.num_steps and stop()
         due = checkpoint_path is not None and (
-            step == config.num_steps or stopping
+            step == config.num_steps
             or (config.checkpoint_every and step % config.checkpoint_every == 0))
-        if callbacks or due or stopping or step % sync_every == 0 or step == config.num_steps:
+        if callbacks or due or step % sync_every == 0 or step == config.num_steps:
             _flush(history, pending, offset + time.perf_counter() - t0)
             bar.set_postfix(loss_d=f"{history.loss_d[-1]:.3f}", loss_g=f"{history.loss_g[-1]:.3f}",
                             refresh=False)
         if due:
-            state = loop.state_dict(step, history)
-            save_checkpoint(checkpoint_path, state if run_info is None else
-                            {**state, "run": dict(run_info)})
+            save_checkpoint(checkpoint_path, loop.state_dict(step, history, run_info))
         for callback in callbacks:
             callback(step, G, D, history)
-        if stopping:
+        if stop is not None and step < config.num_steps and stop():  # asked to stop: save, go
+            _flush(history, pending, offset + time.perf_counter() - t0)
+            if checkpoint_path is not None and not due:
+                save_checkpoint(checkpoint_path, loop.state_dict(step, history, run_info))
             bar.close()
             raise TrainingStopped(step, checkpoint_path, history)
     bar.close()
