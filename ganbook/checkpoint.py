@@ -11,7 +11,10 @@ import contextlib
 import errno
 import fcntl
 import os
+import signal
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -176,3 +179,35 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return stale
+
+
+class StopOnSignal:
+    """A context manager for ``fit(..., stop=handler.event.is_set)``: while active, SIGTERM and
+    SIGINT (Ctrl-C) set `event`, so fit saves a checkpoint after the current step and raises
+    `TrainingStopped`. The first signal restores the previous handlers: a second one acts at
+    once (the atomic checkpoint writes keep the last file whole). `received` names the signal.
+    Outside the main thread, where Python cannot set handlers, it does nothing.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.event, self.received = threading.Event(), None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signal.Signals(signum).name
+        self.event.set()
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        print(f"\n{self.received} received: saving a checkpoint after the current step "
+              "(send it again to stop at once)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)

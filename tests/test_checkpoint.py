@@ -11,6 +11,7 @@ from ganbook.checkpoint import (
     CHECKPOINT_FORMAT,
     LOCK_NAME,
     OutputLocked,
+    StopOnSignal,
     TrainingStopped,
     atomic_write_bytes,
     check_fit_state,
@@ -162,3 +163,15 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
     os.waitpid(pid, 0)
     with lock_folder(tmp_path):
         pass
+
+
+def test_stop_on_signal_sets_the_event_once_then_restores_the_handlers():
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopOnSignal() as stopper:
+        assert not stopper.event.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)  # handled between bytecodes, right here
+        assert stopper.event.is_set() and stopper.received == "SIGTERM"
+        assert signal.getsignal(signal.SIGTERM) == before  # a second one would act at once
+    assert signal.getsignal(signal.SIGTERM) == before

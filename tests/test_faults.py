@@ -130,6 +130,12 @@ def _child(argv: list[str], log: Path, announce: int, slow: float) -> None:
         os._exit(code)
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run of `ARGS`, shared by the tests that compare with it."""
+    return _reference(tmp_path_factory.mktemp("plain"), ARGS)
+
+
 def _reference(tmp_path: Path, args: list[str]) -> Path:
     """The uninterrupted run, in this process: it also performs the lazy imports (the optimiser's,
     the figures') once, so the forked runs do not each repeat them."""
@@ -149,8 +155,8 @@ def _same_result(out: Path, reference: Path) -> bool:
     return a == b and m == n and weights and s["step"] == t["step"]
 
 
-def _kill_chain(tmp_path: Path, args: list[str], signals: list[int], rng: random.Random
-                ) -> dict[str, int]:
+def _kill_chain(tmp_path: Path, args: list[str], signals: list[int], rng: random.Random,
+                reference: Path) -> dict[str, int]:
     """Start the run, stop it with each of `signals` at a random moment (half of them inside a
     checkpoint write), resume after each, then let it finish. Counts what happened."""
     out, stats = tmp_path / "chain", {"kills": 0, "mid_write": 0, "corrupt": 0, "stopped": 0}
@@ -183,26 +189,27 @@ def _kill_chain(tmp_path: Path, args: list[str], signals: list[int], rng: random
     final = Run([*args, "--out", str(out), "--resume"], tmp_path / "final.log")
     assert final.wait() == 0, final.output()
     assert not list(out.glob(".checkpoint.pt.*.tmp")), "stale temporaries were not removed"
-    stats["same"] = _same_result(out, tmp_path / "reference")
+    stats["same"] = _same_result(out, reference)
+    print(f"kill chain (seed {SEED}): {stats}")
     return stats
 
 
-def test_sigkill_at_random_steps_and_mid_write_resumes_to_the_same_result(tmp_path):
-    _reference(tmp_path, ARGS)
-    stats = _kill_chain(tmp_path, ARGS, [signal.SIGKILL] * 16, random.Random(SEED))
+def test_sigkill_at_random_steps_and_mid_write_resumes_to_the_same_result(tmp_path, reference):
+    stats = _kill_chain(tmp_path, ARGS, [signal.SIGKILL] * 16, random.Random(SEED), reference)
     assert stats["kills"] >= 14 and stats["corrupt"] == 0 and stats["same"], (SEED, stats)
     assert stats["mid_write"] >= 1, (SEED, stats)  # at least one write was cut short
 
 
 def test_sigterm_and_sigint_save_stop_with_code_75_and_resume_exactly(tmp_path):
     args = [a if a != "plain" else "recommended" for a in ARGS]  # lr decay and EMA state too
-    _reference(tmp_path, args)
-    stats = _kill_chain(tmp_path, args, [signal.SIGTERM, signal.SIGINT] * 3, random.Random(SEED))
+    reference = _reference(tmp_path, args)
+    stats = _kill_chain(tmp_path, args, [signal.SIGTERM, signal.SIGINT] * 3, random.Random(SEED),
+                        reference)
     assert stats["stopped"] >= 5 and stats["corrupt"] == 0 and stats["same"], (SEED, stats)
 
 
-def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_one_frees_it(tmp_path, capsys):
-    _reference(tmp_path, [*ARGS, "--steps", "2"])  # the lazy imports, before forking
+def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_one_frees_it(
+        tmp_path, capsys, reference):  # reference: the lazy imports happen before forking
     out = tmp_path / "busy"
     first = Run([*ARGS, "--out", str(out)], tmp_path / "first.log", slow=0.01)
     first.expect("saved")
@@ -264,8 +271,7 @@ def _in_namespace(tmp_path: Path, scenario) -> dict:
     return result
 
 
-def test_full_disk_before_and_during_a_run(tmp_path):
-    _reference(tmp_path, ARGS)
+def test_full_disk_before_and_during_a_run(tmp_path, reference):
 
     def scenario(result: dict) -> None:
         small, disk = tmp_path / "small", tmp_path / "disk"
@@ -293,7 +299,7 @@ def test_full_disk_before_and_during_a_run(tmp_path):
         filler.unlink()
         resumed = Run([*ARGS, "--out", str(out), "--resume"], tmp_path / "resumed.log")
         result["resumed"] = resumed.wait()
-        result["same"] = _same_result(out, tmp_path / "reference")
+        result["same"] = _same_result(out, reference)
 
     r = _in_namespace(tmp_path, scenario)
     assert r["small"] == EXIT_USAGE and "MiB free" in r["small_log"], r["small_log"]
@@ -303,8 +309,7 @@ def test_full_disk_before_and_during_a_run(tmp_path):
     assert r["resumed"] == 0 and r["same"], r
 
 
-def test_read_only_output_folder_is_refused_before_training(tmp_path):
-    _reference(tmp_path, [*ARGS, "--steps", "2"])  # the lazy imports, before forking
+def test_read_only_output_folder_is_refused_before_training(tmp_path, reference):
 
     def scenario(result: dict) -> None:
         _mount_tmpfs(tmp_path / "ro", 64, read_only=True)
