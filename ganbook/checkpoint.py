@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import signal
 import sys
@@ -155,18 +154,38 @@ def lock_folder(folder: str | os.PathLike) -> Iterator[Path]:
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _try_lock(fd)
         except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK):
                 raise
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            holder = _read_holder(lock_path)
             raise OutputLocked(f"{folder} is in use by another run (pid {holder}); wait for it "
                                "to finish or choose another output folder") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".ljust(16).encode())  # 16 bytes: no truncate needed
         yield lock_path
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _try_lock(fd: int) -> None:
+    """Take an exclusive, non-blocking lock on `fd`: ``flock`` on POSIX, ``msvcrt.locking`` of
+    the first byte on Windows (where a locked region also cannot be read by others)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_holder(lock_path: Path) -> str:
+    try:
+        return lock_path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
