@@ -1,23 +1,44 @@
 """Command line: `python -m ganbook train --data ring --steps 2000 --out runs/ring`.
 
-`train` parses arguments, builds the recipe's models and `TrainConfig`, trains with `fit`, and
-writes `samples.png`, `history.png`, `history.json`, `metrics.json` and `checkpoint.pt` to
-`--out`. `bench` prints the mode-coverage table of `ganbook.bench`. Nothing is downloaded: the
-data are the embedded 2-D mixtures and bundled digits.
+`train` checks every argument, the device and the output folder before it trains, locks the
+folder against a second run, trains with `fit` (a checkpoint every `--checkpoint-every` steps, and
+one on SIGTERM or Ctrl-C before it exits with code 75), and writes `samples.png`, `history.png`,
+`history.json`, `metrics.json` and `checkpoint.pt` to `--out`. `--resume` continues a checkpoint
+exactly. Errors in the input are one line on stderr with exit code 2. `bench` prints the
+mode-coverage table of `ganbook.bench`. Nothing is downloaded: the data are the embedded 2-D
+mixtures and bundled digits.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
+import math
+import os
+import shlex
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any, NoReturn
 
-import matplotlib.pyplot as plt
 import torch
 
 from ganbook import bench
+from ganbook.checkpoint import (
+    OutputLocked,
+    StopOnSignal,
+    TrainingStopped,
+    atomic_write_bytes,
+    check_fit_state,
+    check_same_run,
+    load_checkpoint,
+    lock_folder,
+    remove_stale_temporaries,
+)
 from ganbook.data import MixtureBatches, infinite_batches, load_images
 from ganbook.losses import LOSSES
 from ganbook.metrics import mode_coverage
@@ -25,28 +46,68 @@ from ganbook.models import sample_latent
 from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe
 from ganbook.train import TrainConfig, ema_copy, fit
 from ganbook.utils import get_device, seed_everything
-from ganbook.viz import plot_2d, plot_history, show_images, snapshot_2d
+
+EXIT_USAGE = 2  # a problem with the arguments, the output folder or the checkpoint
+EXIT_STOPPED = 75  # stopped by SIGTERM/SIGINT with a checkpoint saved (EX_TEMPFAIL: try again)
+MAX_STEPS = 10**7  # about 17 hours at 6 ms a step, the recommended recipe's pace on a laptop CPU
+# 500 steps took 25 s (ring, recommended recipe) and 32 s (digits) on a 2-core CPU under a load
+# of 16, about 3 s unloaded: a SIGKILLed default run loses well under a minute of work.
+DEFAULT_CHECKPOINT_EVERY = 500
+CHECKPOINT = "checkpoint.pt"
+
+
+class UsageError(Exception):
+    """A problem the user can fix; `main` prints it as one line and exits with code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line instead of argparse's usage block (`--help` still shows the usage)."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _number(kind: type, low: float, high: float, low_open: bool = False):
+    """An argparse type: a finite `kind` in [low, high] (or (low, high] with `low_open`)."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        finite = kind is int or math.isfinite(value)  # int: no float() of a huge value
+        if not finite or value < low or (low_open and value == low) or value > high:
+            interval = f"{'(' if low_open else '['}{kind(low)}, {kind(high)}]"
+            shown = text if len(text) <= 24 else f"{text[:10]}...({len(text)} characters)"
+            raise argparse.ArgumentTypeError(f"{shown} is outside {interval}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m ganbook`."""
-    parser = argparse.ArgumentParser(prog="python -m ganbook", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="python -m ganbook", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a GAN on an embedded dataset")
     train.add_argument("--data", choices=["ring", "grid", "digits"], default="ring")
     train.add_argument("--recipe", choices=sorted(MIXTURE_RECIPES), default="recommended",
                        help="settings for the 2-D mixtures (ignored for digits)")
     train.add_argument("--loss", choices=sorted(LOSSES), help="override the recipe's loss")
-    train.add_argument("--steps", type=int, help="generator updates (recipe default if omitted)")
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr-g", type=float)
-    train.add_argument("--lr-d", type=float)
-    train.add_argument("--n-critic", type=int)
-    train.add_argument("--lambda-gp", type=float)
-    train.add_argument("--r1-gamma", type=float)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    train.add_argument("--steps", type=_number(int, 1, MAX_STEPS),
+                       help="generator updates (recipe default if omitted)")
+    train.add_argument("--batch-size", type=_number(int, 1, 65536))
+    train.add_argument("--lr-g", type=_number(float, 0, 10, low_open=True))
+    train.add_argument("--lr-d", type=_number(float, 0, 10, low_open=True))
+    train.add_argument("--n-critic", type=_number(int, 1, 100))
+    train.add_argument("--lambda-gp", type=_number(float, 0, 1e6))
+    train.add_argument("--r1-gamma", type=_number(float, 0, 1e6))
+    train.add_argument("--seed", type=_number(int, 0, 2**32 - 1), default=0)
+    train.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: the best available)")
     train.add_argument("--out", type=Path, required=True, help="output folder")
+    train.add_argument("--checkpoint-every", type=_number(int, 0, MAX_STEPS),
+                       default=DEFAULT_CHECKPOINT_EVERY,
+                       help="steps between checkpoints, 0 for only at the end (default "
+                            f"{DEFAULT_CHECKPOINT_EVERY}); SIGTERM and Ctrl-C also save one")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     bench.add_arguments(commands.add_parser(
@@ -59,78 +120,190 @@ def _config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
                  "lr_g": args.lr_g, "lr_d": args.lr_d, "n_critic": args.n_critic,
                  "lambda_gp": args.lambda_gp, "r1_gamma": args.r1_gamma}
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(base, seed=args.seed, progress=not args.no_progress, **overrides)
+    return dataclasses.replace(base, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                               progress=False if args.no_progress else None, **overrides)
 
 
-def _train_mixture(args: argparse.Namespace, device: torch.device) -> dict:
-    mixture = bench.MIXTURES[args.data]()
+def _device(name: str | None) -> torch.device:
+    try:
+        return get_device(name)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"--device: {exc}") from None
+
+
+def _prepare_out(out: Path) -> None:
+    """Create `out` or fail with a message: it must be a folder in which we can write."""
+    for parent in [out, *out.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                where = "is a file" if parent == out else f"lies under the file {parent}"
+                raise UsageError(f"--out {out} {where}; choose a folder")
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".ganbook-probe.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise UsageError(f"--out {out} is not writable ({exc.strerror}); choose a folder you "
+                         "can write to") from None
+
+
+def _checkpoint_bytes(modules: list[torch.nn.Module], num_steps: int) -> int:
+    """A generous size of the checkpoint: weights of every module, Adam's two moments of G and D,
+    the per-step history (9 numbers a step), and a little room for the rest."""
+    params = [sum(p.numel() * p.element_size() for p in m.parameters()) for m in modules]
+    return 3 * sum(params[:2]) + sum(params[2:]) + 100 * num_steps + 2**20
+
+
+def _check_free_space(out: Path, need: int) -> None:
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise UsageError(f"--out {out} has {free / 2**20:.1f} MiB free, the run needs about "
+                         f"{need / 2**20:.1f} MiB for its checkpoint and figures; free some space "
+                         "or choose another folder")
+
+
+def _check_resume(args: argparse.Namespace, path: Path, run_info: dict, num_steps: int) -> None:
+    """Validate what `--resume` (or its absence) finds at `path` before anything trains."""
+    if not args.resume:
+        if path.exists():
+            raise UsageError(f"{path} already holds a run; pass --resume to continue it, or "
+                             "choose another --out (or delete it) to start a new one")
+        return False
+    if not path.exists():
+        raise UsageError(f"--resume: there is no checkpoint at {path}; drop --resume to start a "
+                         "new run there")
+    state = load_checkpoint(path)
+    check_fit_state(state, path)
+    check_same_run(state.get("run"), run_info, path)
+    step = int(state["step"])
+    if step > num_steps:
+        raise UsageError(f"{path} is at step {step}, past --steps {num_steps}; pass --steps "
+                         f"{step} or more")
+    if step == num_steps:
+        print(f"note: {path} already holds all {step} steps; nothing to train, writing the "
+              f"outputs again from it (pass --steps > {step} to train further)", file=sys.stderr)
+
+
+def _save_figure(path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    plt.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _build(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """Models, config, batches and `run_info` of the run `args` asks for (nothing trained yet)."""
+    if args.data == "digits":
+        recipe = DigitsRecipe()
+        config = _config(args, recipe.train)
+        images, _ = load_images("digits", split="train")
+        G, D = (m.to(device) for m in recipe.build(args.seed))
+        batches = infinite_batches(images, config.batch_size, seed=args.seed, device=device)
+        return {"G": G, "D": D, "G_ema": None, "config": config, "batches": batches,
+                "run_info": {"data": "digits", "recipe": "DigitsRecipe"}}
     recipe = MIXTURE_RECIPES[args.recipe]
     config = _config(args, recipe.train)
     G, D = (m.to(device) for m in recipe.build(args.seed))
-    batches = MixtureBatches(mixture, config.batch_size, seed=args.seed, device=device)
-    G_ema = ema_copy(G, config)
-    history = fit(G, D, batches, config, checkpoint_path=args.out / "checkpoint.pt",
-                  resume=args.resume, G_ema=G_ema)
-    G = G if G_ema is None else G_ema  # the recipe's samples come from the average
-    G.eval()
-    with torch.no_grad():
-        noise = torch.Generator(device=device).manual_seed(args.seed + 1)
-        fake = G(sample_latent(2500, G.latent_dim, generator=noise, device=device))
-    coverage = mode_coverage(fake, mixture.centers, mixture.std)
-    bound = float(mixture.centers.abs().max()) + 1.0
-    real = mixture.sample(2500, torch.Generator().manual_seed(args.seed + 2))
-    plot_2d(snapshot_2d(config.num_steps, fake, D, bounds=(-bound, bound)), real=real)
-    plt.savefig(args.out / "samples.png", dpi=120, bbox_inches="tight")
-    metrics = {"modes": coverage.modes, "num_modes": mixture.num_modes,
-               "high_quality": coverage.high_quality, "reverse_kl": coverage.reverse_kl}
-    return {"metrics": metrics, "history": history, "config": config}
+    batches = MixtureBatches(bench.MIXTURES[args.data](), config.batch_size, seed=args.seed,
+                             device=device)
+    return {"G": G, "D": D, "G_ema": ema_copy(G, config), "config": config, "batches": batches,
+            "run_info": {"data": args.data, "recipe": args.recipe}}
 
 
-def _train_digits(args: argparse.Namespace, device: torch.device) -> dict:
-    recipe = DigitsRecipe()
-    config = _config(args, recipe.train)
-    images, _ = load_images("digits", split="train")
-    G, D = (m.to(device) for m in recipe.build(args.seed))
-    batches = infinite_batches(images, config.batch_size, seed=args.seed, device=device)
-    history = fit(G, D, batches, config, checkpoint_path=args.out / "checkpoint.pt",
-                  resume=args.resume)
+def _outputs(args: argparse.Namespace, run: dict[str, Any], device: torch.device) -> dict:
+    """Samples, figures and metrics of the trained run (every file written atomically)."""
+    import matplotlib.pyplot as plt
+
+    from ganbook.viz import plot_2d, plot_history, show_images, snapshot_2d
+
+    config, history = run["config"], run["history"]
+    G = run["G"] if run["G_ema"] is None else run["G_ema"]  # the recipe samples from the average
     G.eval()
-    with torch.no_grad():
-        noise = torch.Generator(device=device).manual_seed(args.seed + 1)
-        fake = G(sample_latent(64, G.latent_dim, generator=noise, device=device))
-    show_images(fake, nrow=8, title=f"generated digits after {config.num_steps} steps")
-    plt.savefig(args.out / "samples.png", dpi=120, bbox_inches="tight")
-    metrics = {"d_real": history.d_real[-1], "d_fake": history.d_fake[-1]}
-    return {"metrics": metrics, "history": history, "config": config}
+    noise = torch.Generator(device=device).manual_seed(args.seed + 1)
+    if args.data == "digits":
+        with torch.no_grad():
+            fake = G(sample_latent(64, G.latent_dim, generator=noise, device=device))
+        show_images(fake, nrow=8, title=f"generated digits after {config.num_steps} steps")
+        metrics = {"d_real": history.d_real[-1], "d_fake": history.d_fake[-1]}
+    else:
+        mixture = run["batches"].mixture
+        with torch.no_grad():
+            fake = G(sample_latent(2500, G.latent_dim, generator=noise, device=device))
+        coverage = mode_coverage(fake, mixture.centers, mixture.std)
+        bound = float(mixture.centers.abs().max()) + 1.0
+        real = mixture.sample(2500, torch.Generator().manual_seed(args.seed + 2))
+        plot_2d(snapshot_2d(config.num_steps, fake, run["D"], bounds=(-bound, bound)), real=real)
+        metrics = {"modes": coverage.modes, "num_modes": mixture.num_modes,
+                   "high_quality": coverage.high_quality, "reverse_kl": coverage.reverse_kl}
+    _save_figure(args.out / "samples.png")
+    plot_history(history, smooth=25, title=f"{args.data}: {config.loss} loss")
+    _save_figure(args.out / "history.png")
+    plt.close("all")
+    metrics = {"data": args.data, "steps": len(history), "seconds": history.time[-1],
+               "device": str(device), **metrics}
+    atomic_write_bytes(args.out / "history.json", json.dumps(history.to_dict()).encode())
+    atomic_write_bytes(args.out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    return metrics
 
 
 def train(args: argparse.Namespace) -> dict:
     """Run the `train` command; returns the metrics written to `metrics.json`."""
-    seed_everything(args.seed)
-    device = get_device(args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    run = (_train_digits if args.data == "digits" else _train_mixture)(args, device)
-    history = run["history"]
-    plot_history(history, smooth=25, title=f"{args.data}: {run['config'].loss} loss")
-    plt.savefig(args.out / "history.png", dpi=120, bbox_inches="tight")
-    plt.close("all")
-    metrics = {"data": args.data, "steps": len(history), "seconds": history.time[-1],
-               "device": str(device), **run["metrics"]}
-    (args.out / "history.json").write_text(json.dumps(history.to_dict()))
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    device = _device(args.device)
+    _prepare_out(args.out)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock_folder(args.out))
+        except OutputLocked as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"--out {args.out} is not writable ({exc.strerror})") from None
+        path = args.out / CHECKPOINT
+        remove_stale_temporaries(path)  # left by writes that were killed; we hold the lock
+        seed_everything(args.seed)
+        run = _build(args, device)
+        config = run["config"]
+        _check_resume(args, path, run["run_info"], config.num_steps)
+        modules = [m for m in (run["G"], run["D"], run["G_ema"]) if m is not None]
+        _check_free_space(args.out, 2 * _checkpoint_bytes(modules, config.num_steps))
+        stopper = stack.enter_context(StopOnSignal())
+        run["history"] = fit(run["G"], run["D"], run["batches"], config, checkpoint_path=path,
+                             resume=args.resume, G_ema=run["G_ema"], stop=stopper.event.is_set,
+                             run_info=run["run_info"])
+        return _outputs(args, run, device)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m ganbook`; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    plt.switch_backend("Agg")  # the CLI writes files; it never opens a window
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a one-line parser error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # the CLI writes files; it never opens a window
         if args.command == "train":
             print(json.dumps(train(args), indent=2))
         else:
             bench.run(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except TrainingStopped as stop:
+        again = argv if "--resume" in argv else [*argv, "--resume"]
+        print(f"stopped after step {stop.step}; checkpoint saved to {stop.checkpoint_path}. "
+              f"Resume with: python -m ganbook {shlex.join(again)}", file=sys.stderr)
+        return EXIT_STOPPED
+    except (UsageError, ValueError, FileNotFoundError, FloatingPointError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. the disk filled up during the run: the last checkpoint stands
+        print(f"error: {_one_line(exc)}; the last checkpoint in --out is intact, resume with "
+              "--resume once the problem is fixed", file=sys.stderr)
+        return 1
     return 0

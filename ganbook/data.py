@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,8 +21,6 @@ DATA_ENV = "GANBOOK_DATA"  # folder for downloaded datasets; default ~/.cache/ga
 SPLITS = ("train", "test", "all")
 DIGITS_TEST_FRACTION = 0.2  # 359 of the 1,797 digits are held out
 DIGITS_SPLIT_SEED = 0  # seed of the permutation that picks them
-CIFAR_FOLDER = "cifar-10-batches-py"  # the layout of the official python archive
-CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
 class MixtureOfGaussians:
@@ -168,14 +164,11 @@ def load_images(
     if split == "all":
         parts = [load_images(name, root, download, s) for s in ("train", "test")]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    load = _load_cifar10 if name == "cifar10" else _load_mnist
+    from ganbook.datafiles import load_cifar10, load_mnist
+
+    load = load_cifar10 if name == "cifar10" else load_mnist
     pixels, labels = load(name, root, download, split)  # uint8 (N, C, H, W), int64 (N,)
     return pixels.float() / 127.5 - 1, labels
-
-
-def _missing(name: str, folder: Path) -> FileNotFoundError:
-    return FileNotFoundError(f"dataset {name!r} was not found in {folder}; pass download=True to "
-                             "load_images to download it (needs a network connection)")
 
 
 def _load_digits(split: str) -> tuple[Tensor, Tensor]:
@@ -190,42 +183,6 @@ def _load_digits(split: str) -> tuple[Tensor, Tensor]:
     num_test = round(DIGITS_TEST_FRACTION * len(labels))
     idx = (perm[:num_test] if split == "test" else perm[num_test:]).sort().values  # keep order
     return images[idx], labels[idx]
-
-
-def _load_mnist(name: str, root: Path, download: bool, split: str) -> tuple[Tensor, Tensor]:
-    from torchvision import datasets  # imported on use: torchvision is slow to import
-
-    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
-    try:
-        ds = cls(str(root), train=split == "train", download=download)
-    except RuntimeError as err:  # torchvision's "Dataset not found"
-        if download:
-            raise
-        raise _missing(name, root / cls.__name__ / "raw") from err
-    return ds.data.unsqueeze(1), ds.targets.long()  # (N, 1, 28, 28) uint8
-
-
-def _load_cifar10(name: str, root: Path, download: bool, split: str) -> tuple[Tensor, Tensor]:
-    # torchvision's CIFAR10 checks the MD5 of all six batch files on every load, so it refuses
-    # any other files; we read the same pickled batches here and use torchvision to download.
-    folder = root / CIFAR_FOLDER
-    files = [folder / f for f in CIFAR_FILES[split]]
-    if download and not all(f.is_file() for f in files):
-        from torchvision.datasets import CIFAR10, utils
-
-        utils.download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename,
-                                           md5=CIFAR10.tgz_md5)
-    if not all(f.is_file() for f in files):
-        raise _missing(name, folder)
-    batches = [_read_cifar_batch(f) for f in files]
-    return torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
-
-
-def _read_cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
-    with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")  # written by Python 2
-    data = np.ascontiguousarray(entry["data"], dtype=np.uint8)  # (N, 3072): R, G, B planes
-    return torch.from_numpy(data).view(-1, 3, 32, 32), torch.tensor(entry["labels"]).long()
 
 
 class InfiniteBatches(Iterator):

@@ -47,6 +47,18 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def any_process(flag: bool) -> bool:
+    """True if `flag` is True on any process (an all-reduce of one number under torchrun), so
+    that all processes take the same branch, e.g. stop at the same step."""
+    if world_size() == 1:
+        return bool(flag)
+    value = torch.tensor([float(flag)])
+    if dist.get_backend() == "nccl":
+        value = value.cuda()
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def launched_by_torchrun() -> bool:
     """True when torchrun (or another launcher) has set WORLD_SIZE above 1."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

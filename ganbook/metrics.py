@@ -39,6 +39,21 @@ class ModeCoverage:
     counts: Tensor
 
 
+def check_finite_rows(name: str, x: Tensor) -> None:
+    """Raise ValueError, saying how many rows are bad, if `x` (N, ...) holds a NaN or an inf."""
+    bad = ~torch.isfinite(x.detach())
+    if bad.any():
+        rows = int(bad.reshape(x.shape[0], -1).any(dim=1).sum()) if x.dim() > 0 else 1
+        raise ValueError(f"{name} has {rows} of {x.shape[0] if x.dim() else 1} rows with NaN or "
+                         "inf values; drop or fix those rows first (a diverged generator?)")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
 def mode_coverage(samples: Tensor, centers: Tensor, std: float, num_std: float = 3.0
                   ) -> ModeCoverage:
     r"""Modes captured, fraction of high-quality samples and reverse KL of the mode histogram.
@@ -51,17 +66,25 @@ def mode_coverage(samples: Tensor, centers: Tensor, std: float, num_std: float =
 
     .. math:: \mathrm{KL}(p \,\|\, u) = \sum_k p_k \log(K p_k).
 
-    Both papers draw 2,500 samples.
+    Both papers draw 2,500 samples. A sample exactly at the boundary does *not* count: high
+    quality means distance :math:`< 3\sigma` (strictly), as in PacGAN's code. Distances are exact
+    to float64 rounding (computed from differences, not torch.cdist's matrix-product shortcut,
+    which misplaces samples within about 1e-3 of the boundary in float32). `std` and `num_std`
+    must be finite and > 0; samples or centres with NaN or inf raise ValueError.
     """
     if samples.dim() != 2 or centers.dim() != 2 or samples.shape[1] != centers.shape[1]:
         raise ValueError(f"samples {tuple(samples.shape)} and centers {tuple(centers.shape)} must "
                          "be (N, D) and (K, D) with the same D")
-    if samples.shape[0] == 0:
-        raise ValueError("mode_coverage needs at least one sample")
-    samples, centers = samples.detach().float().cpu(), centers.detach().float().cpu()
-    distances = torch.cdist(samples, centers)  # (N, K)
-    nearest_distance, nearest = distances.min(dim=1)
-    high_quality = nearest_distance <= num_std * std
+    if samples.shape[0] == 0 or centers.shape[0] == 0:
+        raise ValueError("mode_coverage needs at least one sample and one centre")
+    _check_positive("std", std)
+    _check_positive("num_std", num_std)
+    check_finite_rows("samples", samples)
+    check_finite_rows("centers", centers)
+    samples, centers = samples.detach().double().cpu(), centers.detach().double().cpu()
+    distances = torch.cdist(samples, centers, compute_mode="donot_use_mm_for_euclid_dist")
+    nearest_distance, nearest = distances.min(dim=1)  # (N,) float64
+    high_quality = nearest_distance < num_std * std
     num_modes = centers.shape[0]
     counts = torch.bincount(nearest[high_quality], minlength=num_modes)
     total = int(counts.sum())
@@ -91,6 +114,8 @@ def gaussian_frechet_distance(mu_a: Tensor, sigma_a: Tensor, mu_b: Tensor, sigma
     :math:`\operatorname{Tr}(\Sigma_a\Sigma_b)^{1/2} = \sum_i \sqrt{\lambda_i}` with
     :math:`\lambda_i` from ``eigvalsh(M)``. Rounding below 0 is clipped to 0.
     """
+    for name, t in (("mu_a", mu_a), ("sigma_a", sigma_a), ("mu_b", mu_b), ("sigma_b", sigma_b)):
+        check_finite_rows(name, t)
     mu_a, mu_b = mu_a.detach().double().flatten(), mu_b.detach().double().flatten()
     sigma_a, sigma_b = sigma_a.detach().double(), sigma_b.detach().double()
     d = mu_a.numel()
@@ -124,6 +149,8 @@ def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
             raise ValueError(f"{name} must have shape (N, d) with N >= 2, got {tuple(f.shape)}")
     if feats_a.shape[1] != feats_b.shape[1]:
         raise ValueError(f"feature dimensions differ: {feats_a.shape[1]} and {feats_b.shape[1]}")
+    check_finite_rows("feats_a", feats_a)
+    check_finite_rows("feats_b", feats_b)
     mu_a, sigma_a = _mean_and_covariance(feats_a)
     mu_b, sigma_b = _mean_and_covariance(feats_b)
     return gaussian_frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
@@ -141,6 +168,9 @@ def _judge_apply(judge: nn.Module, method: str, images: Tensor, batch_size: int)
     """``getattr(judge, method)`` on `images` in batches on the judge's device, without grad."""
     if images.dim() == 0 or images.shape[0] == 0:
         raise ValueError(f"the judge needs at least one image, got shape {tuple(images.shape)}")
+    check_finite_rows("images", images)
+    if not 1 <= batch_size:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     device = next(judge.parameters()).device
     with torch.no_grad():
         parts = [getattr(judge, method)(x.to(device)) for x in images.split(batch_size)]
@@ -176,6 +206,10 @@ def judge_fid(judge: DigitsJudge, real_images: Tensor, fake_images: Tensor,
     (Heusel et al., NeurIPS 2017, arXiv:1706.08500). Images (N, 1, 8, 8) in [-1, 1], at
     least 2 of each; lower is better; see `digits_fid_floor` for the value of real vs real.
     """
+    for name, images in (("real_images", real_images), ("fake_images", fake_images)):
+        if images.dim() == 0 or images.shape[0] < 2:
+            raise ValueError(f"{name} needs at least 2 images, got shape {tuple(images.shape)}")
+        check_finite_rows(name, images)
     from torchmetrics.image.fid import FrechetInceptionDistance  # slow import: on use only
 
     device = next(judge.parameters()).device
@@ -220,7 +254,7 @@ def class_kl_to_uniform(hist: Tensor) -> float:
     PacGAN, Lin et al., NeurIPS 2018, arXiv:1712.04086). Counts are normalised first.
     """
     hist = hist.detach().double().flatten().cpu()
-    if hist.numel() == 0 or (hist < 0).any() or hist.sum() <= 0:
+    if hist.numel() == 0 or not torch.isfinite(hist).all() or (hist < 0).any() or hist.sum() <= 0:
         raise ValueError(f"hist must be non-negative with a positive sum, got {hist.tolist()}")
     p = hist / hist.sum()
     p = p[p > 0]  # 0 log 0 = 0

@@ -76,11 +76,19 @@ def init_dcgan_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _check_sizes(who: str, minimum: int = 1, **sizes: object) -> None:
+    """Raise ValueError unless every keyword is an int (not a bool or float) >= `minimum`."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{who}: {name} must be an int >= {minimum}, got {value!r}")
+
+
 def _resolution_plan(image_size: int) -> tuple[int, int]:
     """(side of the smallest feature map, number of stride-2 steps) for `image_size`."""
-    if image_size not in SUPPORTED_IMAGE_SIZES:
-        raise ValueError(f"image_size {image_size} is not supported; "
-                         f"choose one of {list(SUPPORTED_IMAGE_SIZES)}")
+    if (isinstance(image_size, bool) or not isinstance(image_size, int)
+            or image_size not in SUPPORTED_IMAGE_SIZES):
+        raise ValueError(f"image_size {image_size!r} is not supported; "
+                         f"choose an int from {list(SUPPORTED_IMAGE_SIZES)}")
     base = 7 if image_size == 28 else 4
     return base, int(math.log2(image_size // base))  # 64: 4 -> 8 -> 16 -> 32 -> 64 is 4 steps
 
@@ -89,8 +97,8 @@ def _label_embedding(num_classes: int | None, dim: int) -> nn.Embedding | None:
     """A learned table of one `dim`-vector per class, or None for an unconditional model."""
     if num_classes is None:
         return None
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int or None, got {num_classes}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
     return nn.Embedding(num_classes, dim)
 
 
@@ -139,6 +147,9 @@ class MLPGenerator(nn.Module):
     def __init__(self, latent_dim: int = 2, out_shape: Sequence[int] = (2,), hidden_dim: int = 128,
                  num_hidden: int = 2, num_classes: int | None = None, tanh_output: bool = False):
         super().__init__()
+        _check_sizes("MLPGenerator", latent_dim=latent_dim, hidden_dim=hidden_dim)
+        _check_sizes("MLPGenerator", 0, num_hidden=num_hidden)
+        _check_sizes("MLPGenerator", **{f"out_shape[{i}]": n for i, n in enumerate(out_shape)})
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.out_shape = tuple(out_shape)
         self.embed = _label_embedding(num_classes, num_classes or 0)
@@ -171,8 +182,9 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, in_shape: Sequence[int] = (2,), hidden_dim: int = 128, num_hidden: int = 2,
                  num_classes: int | None = None, spectral_norm: bool = False, pack: int = 1):
         super().__init__()
-        if pack < 1:
-            raise ValueError(f"pack must be a positive int, got {pack}")
+        _check_sizes("MLPDiscriminator", pack=pack, hidden_dim=hidden_dim)
+        _check_sizes("MLPDiscriminator", 0, num_hidden=num_hidden)
+        _check_sizes("MLPDiscriminator", **{f"in_shape[{i}]": n for i, n in enumerate(in_shape)})
         self.in_shape, self.num_classes, self.pack = tuple(in_shape), num_classes, pack
         self.embed = _label_embedding(num_classes, num_classes or 0)
         in_dim = pack * (math.prod(self.in_shape) + (num_classes or 0))
@@ -209,6 +221,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, image_size: int = 64, channels: int = 1,
                  ngf: int = 64, num_classes: int | None = None):
         super().__init__()
+        _check_sizes("DCGANGenerator", latent_dim=latent_dim, channels=channels, ngf=ngf)
         base, num_up = _resolution_plan(image_size)
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
         self.num_classes = num_classes
@@ -250,6 +263,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 64, channels: int = 1, ndf: int = 64,
                  num_classes: int | None = None, spectral_norm: bool = False):
         super().__init__()
+        _check_sizes("DCGANDiscriminator", channels=channels, ndf=ndf)
         base, num_down = _resolution_plan(image_size)
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
         self.embed = _label_embedding(num_classes, image_size * image_size)

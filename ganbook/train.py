@@ -20,8 +20,21 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ganbook.checkpoint import check_same_config, load_checkpoint, save_checkpoint
-from ganbook.distributed import is_main_process, local_slice, world_size, wrap_for_ddp
+from ganbook.checkpoint import (
+    TrainingStopped,
+    check_fit_state,
+    check_same_config,
+    check_same_run,
+    load_checkpoint,
+    save_checkpoint,
+)
+from ganbook.distributed import (
+    any_process,
+    is_main_process,
+    local_slice,
+    world_size,
+    wrap_for_ddp,
+)
 from ganbook.losses import LOSSES, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
 from ganbook.threads import auto_num_threads, cpu_threads
@@ -53,6 +66,13 @@ class TrainConfig:
     num_threads: int | None = None  # CPU threads; None: 1 for small nets (ganbook.threads)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # every float (and tuple of floats) must be finite
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"TrainConfig.{f.name} must be finite, got {value!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
         for name in ("num_steps", "batch_size", "n_critic"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive int, "
@@ -263,7 +283,8 @@ class _Loop:
                 p.requires_grad_(True)
         return loss.detach(), norm
 
-    def state_dict(self, step: int, history: History) -> dict[str, Any]:
+    def state_dict(self, step: int, history: History,
+                   run_info: dict[str, Any] | None = None) -> dict[str, Any]:
         state = {"step": step, "G": self.G.state_dict(), "D": self.D.state_dict(),
                  "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "scaler": self.scaler.state_dict(), "noise": self.noise.get_state(),
@@ -272,11 +293,20 @@ class _Loop:
             state["batches"] = self.batches.state_dict()
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
+        if run_info is not None:
+            state["run"] = dict(run_info)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> tuple[int, History]:
         check_same_config(state["config"], dataclasses.asdict(self.config),
                           {f.name: f.default for f in dataclasses.fields(TrainConfig)})
+        try:
+            return self._restore(state)
+        except (KeyError, TypeError, RuntimeError) as exc:  # e.g. other network shapes
+            raise ValueError(f"the checkpoint does not fit these networks or this run ({exc}); "
+                             "resume with the models and data it was trained with") from exc
+
+    def _restore(self, state: dict[str, Any]) -> tuple[int, History]:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         if self.G_ema is not None and "G_ema" in state:
@@ -325,6 +355,8 @@ def fit(
     checkpoint_path: str | os.PathLike | None = None,
     resume: bool = False,
     G_ema: nn.Module | None = None,
+    stop: Callable[[], bool] | None = None,
+    run_info: dict[str, Any] | None = None,
 ) -> History:
     r"""Train G and D for `config.num_steps` generator updates and return the `History`.
 
@@ -344,6 +376,11 @@ def fit(
     with :math:`\beta` = ``config.ema_decay``, restarted from G's weights at the first of those
     steps, and saves and restores it with the checkpoint. Sample from `G_ema.eval()` afterwards.
 
+    `stop` (e.g. ``threading.Event().is_set``, set by a signal handler) is asked after every
+    step; when it returns True, fit writes a checkpoint of that step (with `checkpoint_path`) and
+    raises `~ganbook.checkpoint.TrainingStopped`. `run_info` (e.g. ``{"data": "ring"}``) records
+    what the run trains on in the checkpoint; resuming with a different one is refused.
+
     On the CPU, fit runs on `config.num_threads` threads, or, when that is None, on one thread
     for networks as small as the book's 2-D and 8x8 models and on torch's default otherwise
     (`ganbook.threads.auto_num_threads`); the caller's thread count is restored at the end.
@@ -359,16 +396,23 @@ def fit(
     loop = _Loop(G, D, batches, config, G_ema)
     start, history = 0, History()
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
-        start, history = loop.load_state_dict(load_checkpoint(checkpoint_path))
+        state = load_checkpoint(checkpoint_path)
+        check_fit_state(state, checkpoint_path)
+        check_same_run(state.get("run"), run_info, checkpoint_path)
+        start, history = loop.load_state_dict(state)
+        if start > config.num_steps:
+            raise ValueError(f"{checkpoint_path} is at step {start}, past num_steps = "
+                             f"{config.num_steps}; ask for at least {start} steps")
+    run = (loop, start, history, callbacks, checkpoint_path, stop, run_info)
     if loop.device.type != "cpu":
-        return _run_steps(loop, start, history, callbacks, checkpoint_path)
-    num_threads = config.num_threads or auto_num_threads(G, D, config.batch_size)
-    with cpu_threads(num_threads):
-        return _run_steps(loop, start, history, callbacks, checkpoint_path)
+        return _run_steps(*run)
+    with cpu_threads(config.num_threads or auto_num_threads(G, D, config.batch_size)):
+        return _run_steps(*run)
 
 
 def _run_steps(loop: _Loop, start: int, history: History, callbacks: Sequence[Callback],
-               checkpoint_path: str | os.PathLike | None) -> History:
+               checkpoint_path: str | os.PathLike | None, stop: Callable[[], bool] | None,
+               run_info: dict[str, Any] | None) -> History:
     """Steps `start + 1` to `num_steps` of `fit`, appended to `history`."""
     G, D, config = loop.G, loop.D, loop.config
     G.train()
@@ -396,8 +440,15 @@ def _run_steps(loop: _Loop, start: int, history: History, callbacks: Sequence[Ca
             bar.set_postfix(loss_d=f"{history.loss_d[-1]:.3f}", loss_g=f"{history.loss_g[-1]:.3f}",
                             refresh=False)
         if due:
-            save_checkpoint(checkpoint_path, loop.state_dict(step, history))
+            save_checkpoint(checkpoint_path, loop.state_dict(step, history, run_info))
         for callback in callbacks:
             callback(step, G, D, history)
+        # Asked to stop: save, go (all processes stop at the same step under torchrun).
+        if stop is not None and step < config.num_steps and any_process(stop()):
+            _flush(history, pending, offset + time.perf_counter() - t0)
+            if checkpoint_path is not None and not due and is_main_process():
+                save_checkpoint(checkpoint_path, loop.state_dict(step, history, run_info))
+            bar.close()
+            raise TrainingStopped(step, checkpoint_path, history)
     bar.close()
     return history

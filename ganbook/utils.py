@@ -30,10 +30,24 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     """The device to use: `device` if given, else `$GANBOOK_DEVICE`, else cuda → mps → cpu."""
     choice = device if device is not None else os.environ.get(DEVICE_ENV) or None
     if choice is not None:
-        resolved = torch.device(choice)
+        try:
+            resolved = torch.device(choice)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"{choice!r} is not a device name; use cpu, cuda, cuda:N or mps "
+                             "(or leave the device unset to pick the best one)") from exc
         if resolved.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {choice!r} was asked for but CUDA is not available "
                                "here; use 'cpu' or leave the device unset to pick the best one")
+        if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+            raise RuntimeError(f"device {choice!r} was asked for but only "
+                               f"{torch.cuda.device_count()} CUDA device(s) exist here")
+        mps = getattr(torch.backends, "mps", None)
+        if resolved.type == "mps" and not (mps is not None and mps.is_available()):
+            raise RuntimeError(f"device {choice!r} was asked for but MPS is not available "
+                               "here; use 'cpu' or leave the device unset to pick the best one")
+        if resolved.type not in {"cpu", "cuda", "mps"}:
+            raise ValueError(f"device {choice!r} is not supported by ganbook; use cpu, cuda "
+                             "or mps")
         return resolved
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -402,3 +402,51 @@ def test_range_helpers_are_exact_inverses():
     assert torch.equal(to_unit_range(to_signed_range(unit)), unit)
     assert to_unit_range(torch.tensor(-1.0)) == 0 and to_unit_range(torch.tensor(1.0)) == 1
     assert to_signed_range(torch.tensor(0.5)) == 0
+
+
+# ---------------------------------------------------------------- damaged and hostile files
+
+
+def test_cifar_batch_with_the_wrong_contents_is_a_clear_error(tmp_path):
+    write_fake_cifar(tmp_path)
+    test_batch = tmp_path / "cifar-10-batches-py" / "test_batch"
+    good = test_batch.read_bytes()
+    for payload, why in [
+        (good[: len(good) // 2], "unpickling failed"),
+        (pickle.dumps({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]}), "uint8"),
+        (pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]}), "0..9"),
+        (pickle.dumps([1, 2, 3]), "expected a dict"),
+    ]:
+        test_batch.write_bytes(payload)
+        with pytest.raises(ValueError, match=f"is not a CIFAR-10 batch file.*{why}"):
+            load_images("cifar10", root=tmp_path, split="test")
+
+
+def test_cifar_unpickler_refuses_globals_outside_the_batch_format(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "created"
+    (folder / "test_batch").write_bytes(pickle.dumps(
+        {"data": _PathTouch(marker), "labels": []}))
+    with pytest.raises(ValueError, match=r"refused pathlib.*touch|refused pathlib\.Path"):
+        load_images("cifar10", root=tmp_path, split="test")
+    assert not marker.exists()
+
+
+class _PathTouch:  # pickles as a call of Path(marker).touch
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "bad_header"])
+def test_damaged_mnist_files_are_a_clear_error(tmp_path, damage):
+    write_fake_mnist(tmp_path, "MNIST")
+    images = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    data = images.read_bytes()
+    images.write_bytes({"truncate": data[: len(data) // 2], "empty": b"",
+                        "bad_header": b"\x00\x00\x08\x03" + b"\xff" * 12 + data[16:]}[damage])
+    with pytest.raises(ValueError, match="mnist files in .*raw are damaged.*download the dataset"):
+        load_images("mnist", root=tmp_path, split="train")

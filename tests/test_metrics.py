@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganbook.data import load_images
+from ganbook.data import grid_mixture, load_images
 from ganbook.judge import DigitsJudge, train_digits_judge
 from ganbook.metrics import (
     class_histogram,
@@ -207,3 +207,51 @@ def test_real_digits_are_judged_more_confidently_than_noise(judge, digits_test_s
 def test_empty_image_batch_is_clear(judge):
     with pytest.raises(ValueError, match="at least one image"):
         class_histogram(judge, torch.zeros(0, 1, 8, 8))
+
+
+# ---------------------------------------------------------------- exactness and bad inputs
+
+
+def test_mode_coverage_is_exact_on_a_shell_at_three_sigma():
+    """2,500 samples at 3σ(1 - 1e-4) of the grid's centres all count, at 3σ(1 + 1e-4) none do
+    (float32 through cdist's matrix product misplaced 147 of them)."""
+    gen = torch.Generator().manual_seed(0)
+    centers, std = grid_mixture().centers.double(), 0.05  # 25 modes 2 apart
+    modes = torch.randint(25, (2500,), generator=gen)
+    angle = torch.rand(2500, generator=gen, dtype=torch.float64) * 2 * math.pi
+    direction = torch.stack([angle.cos(), angle.sin()], dim=1)
+    for factor, expected in ((1 - 1e-4, 1.0), (1 + 1e-4, 0.0)):
+        samples = centers[modes] + 3 * std * factor * direction
+        assert mode_coverage(samples, centers, std).high_quality == expected
+
+
+def test_a_sample_exactly_at_three_sigma_does_not_count():
+    centers = torch.tensor([[0.0, 0.0]])
+    at_boundary = torch.tensor([[1.5, 0.0], [0.0, -1.5], [1.4999, 0.0]])  # 3 * 0.5 is exact
+    result = mode_coverage(at_boundary, centers, 0.5)
+    assert result.high_quality == pytest.approx(1 / 3) and result.counts.tolist() == [1]
+
+
+@pytest.mark.parametrize("std", [0.0, -0.1, float("nan"), float("inf")])
+def test_mode_coverage_refuses_bad_std(std):
+    with pytest.raises(ValueError, match="std must be a finite number > 0"):
+        mode_coverage(torch.zeros(3, 2), CENTERS, std)
+    with pytest.raises(ValueError, match="num_std must be"):
+        mode_coverage(torch.zeros(3, 2), CENTERS, STD, num_std=std)
+
+
+def test_non_finite_rows_are_counted_in_the_error():
+    samples = torch.zeros(10, 2)
+    samples[2, 0], samples[5, 1], samples[5, 0] = float("nan"), float("inf"), float("nan")
+    with pytest.raises(ValueError, match="samples has 2 of 10 rows with NaN or inf"):
+        mode_coverage(samples, CENTERS, STD)
+    feats = torch.randn(20, 4, generator=torch.Generator().manual_seed(0))
+    bad = feats.clone()
+    bad[3] = float("nan")
+    with pytest.raises(ValueError, match="feats_b has 1 of 20 rows"):
+        frechet_distance(feats, bad)
+    with pytest.raises(ValueError, match="sigma_a has 1 of"):
+        gaussian_frechet_distance(torch.zeros(2), torch.tensor([[1.0, float("inf")], [0, 1]]),
+                                  torch.zeros(2), torch.eye(2))
+    with pytest.raises(ValueError, match="non-negative"):
+        class_kl_to_uniform(torch.tensor([1.0, float("nan")]))
