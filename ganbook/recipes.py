@@ -62,11 +62,13 @@ class DigitsRecipe:
     ngf: int = 64  # generator width
     ndf: int = 64  # discriminator width
     num_classes: int | None = None  # 10 for a conditional GAN
+    spectral_norm: bool = False  # spectral norm on D's convolutions, no BatchNorm in D
     train: TrainConfig = field(default_factory=lambda: TrainConfig(num_steps=1500, batch_size=64))
 
     def build(self, seed: int = 0) -> tuple[DCGANGenerator, DCGANDiscriminator]:
         """Fresh (G, D), initialised from `seed` with DCGAN's initialisation."""
         torch.manual_seed(seed)
         G = DCGANGenerator(self.latent_dim, 8, 1, self.ngf, num_classes=self.num_classes)
-        D = DCGANDiscriminator(8, 1, self.ndf, num_classes=self.num_classes)
+        D = DCGANDiscriminator(8, 1, self.ndf, num_classes=self.num_classes,
+                               spectral_norm=self.spectral_norm)
         return G, D
