@@ -64,7 +64,8 @@ def dirac_field_from_losses(theta: float, psi: float, config: TrainConfig, *,
     For the non-saturating loss and no penalty it is
     :math:`(\psi\,\sigma(-\psi\theta), -\theta\,\sigma(\psi\theta))`; for the saturating
     (minimax) loss it is `ganbook.theory.dirac_gan_vector_field` with :math:`\psi \to -\psi`
-    (Mescheder's sign convention). Both linearise to the same field at (0, 0). ``noise_std`` overrides ``config.instance_noise`` (for an annealed schedule).
+    (Mescheder's sign convention). Both linearise to the same field at (0, 0). ``noise_std``
+    overrides ``config.instance_noise`` (for an annealed schedule).
     """
     std = config.instance_noise if noise_std is None else noise_std
     d_loss_fn, g_loss_fn = get_losses(config.loss)
@@ -201,7 +202,8 @@ def simulate(config: TrainConfig, theta0: float = 1.0, psi0: float = 1.0, *,
         theta += lr_g * dirac_field(theta, psi, config, spectral_norm=spectral_norm,
                                     noise_std=std)[0]
         if config.ema_decay > 0 and step >= first:
-            avg = theta if step == first else config.ema_decay * avg + (1 - config.ema_decay) * theta
+            beta = config.ema_decay
+            avg = theta if step == first else beta * avg + (1 - beta) * theta
         else:
             avg = theta
         path[step], ema[step] = (theta, psi), avg

@@ -27,7 +27,7 @@ from ganbook.data import grid_mixture, infinite_batches, load_images
 from ganbook.judge import DigitsJudge
 from ganbook.metrics import class_histogram, class_kl_to_uniform, frechet_distance, judge_features
 from ganbook.models import sample_latent
-from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe, MixtureRecipe
+from ganbook.recipes import STUDY_DIGITS, STUDY_MIXTURE, DigitsRecipe, MixtureRecipe
 from ganbook.train import TrainConfig, ema_copy, fit
 
 TASKS = ("grid", "digits")
@@ -83,13 +83,9 @@ METHODS: dict[str, Method] = {
 }
 
 # The common budget: the baseline's networks and batch size, this many generator steps.
-# Grid: the plain recipe's MLPs, with the recommended recipe's faster Adam (1e-3, betas
-# (0.5, 0.9)), 128 samples per batch and 600 steps: a short budget that fits a shared 2-core CPU.
-GRID_BASE = dataclasses.replace(MIXTURE_RECIPES["plain"], train=dataclasses.replace(
-    MIXTURE_RECIPES["plain"].train, num_steps=600, batch_size=128, lr_g=1e-3, lr_d=1e-3,
-    betas=(0.5, 0.9)))
-DIGITS_BASE = DigitsRecipe(train=TrainConfig(num_steps=300, batch_size=64, lr_g=5e-4,
-                                             lr_d=5e-4, betas=(0.5, 0.99)))
+# The common budget: the networks, batch size and generator steps of ganbook.recipes' study.
+GRID_BASE = STUDY_MIXTURE
+DIGITS_BASE = STUDY_DIGITS
 
 
 def grid_recipe(method: Method, num_steps: int | None = None) -> MixtureRecipe:

@@ -209,7 +209,7 @@ class _Loop:
     def blur(self, x: Tensor) -> Tensor:
         """x plus instance noise N(0, sigma^2) from the run's noise stream (x itself if sigma = 0).
 
-        Instance noise (Sonderby et al., ICLR 2017, arXiv:1610.04490, Sec. 3.2; Arjovsky & Bottou,
+        Instance noise (Sonderby et al., ICLR 2017, arXiv:1610.04490; Arjovsky & Bottou,
         ICLR 2017, arXiv:1701.04862): D compares the two distributions convolved with the same
         Gaussian, whose supports always overlap, so its gradients stay informative."""
         if self.sigma == 0:
