@@ -7,7 +7,7 @@ import pytest
 
 from ganbook.dirac import (
     NOISE_NODES,
-    _nodes,
+    noise_nodes,
     dirac_field,
     dirac_field_from_losses,
     dirac_jacobian,
@@ -50,7 +50,7 @@ def test_jacobians_at_the_equilibrium():
     for loss in ("hinge", "wasserstein"):
         assert np.allclose(dirac_jacobian(config(loss=loss)), [[0, 1], [-1, 0]], atol=1e-8)
     sigma = 0.4  # instance noise: the linearised field damps psi by sigma^2 / 2
-    var = sigma**2 * np.mean(np.square(_nodes(NOISE_NODES)))
+    var = sigma**2 * np.mean(np.square(noise_nodes(NOISE_NODES)))
     J = dirac_jacobian(config(instance_noise=sigma))
     assert np.allclose(J, [[0, 0.5], [-0.5, -var / 2]], atol=1e-7)
     assert np.all(np.linalg.eigvals(J).real < 0)
