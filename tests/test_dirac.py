@@ -7,10 +7,10 @@ import pytest
 
 from ganbook.dirac import (
     NOISE_NODES,
-    noise_nodes,
     dirac_field,
     dirac_field_from_losses,
     dirac_jacobian,
+    noise_nodes,
     simulate,
 )
 from ganbook.theory import dirac_gan_vector_field
