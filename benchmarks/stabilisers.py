@@ -1,7 +1,7 @@
 """The stabilisers study of the chapter "Stabilising GANs": every method of
 `ganbook.stabilisers.METHODS` on the grid mixture and on the digits, several seeds, the same budget.
 
-    OMP_NUM_THREADS=1 python benchmarks/stabilisers.py              # the committed table
+    OMP_NUM_THREADS=1 python benchmarks/stabilisers.py              # the committed table, 5 seeds
     OMP_NUM_THREADS=1 python benchmarks/stabilisers.py --seeds 1    # a quick look
 
 One row per (seed, task, method) is appended to benchmarks/results/stabilisers.csv as soon as
@@ -47,7 +47,7 @@ def machine() -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
     parser.add_argument("--out", type=Path, default=RESULTS / "stabilisers.csv")

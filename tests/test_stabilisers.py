@@ -15,7 +15,8 @@ def test_the_baseline_method_is_the_study_budget_unchanged():
     assert len(METHODS) >= 8
 
 
-@pytest.mark.parametrize("name", ["least-squares", "wgan-clip", "wgan-gp", "hinge-sn", "r1"])
+@pytest.mark.parametrize("name", ["least-squares", "wgan-clip", "wgan-gp", "hinge-sn", "r1",
+                                  "ttur"])
 def test_family_recipes_are_what_the_study_measured(name):
     assert MIXTURE_RECIPES[name] == grid_recipe(METHODS[name])
     assert DIGITS_RECIPES[name] == digits_recipe(METHODS[name])
