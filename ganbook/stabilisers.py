@@ -3,12 +3,13 @@
 changes one thing (or one family's settings) of the same baseline, and is trained with the same
 networks, batch size and number of generator steps on two tasks.
 
-* ``grid``: the 5x5 grid mixture (`ganbook.data.grid_mixture`), `MIXTURE_RECIPES["plain"]`'s
-  MLPs, scored by `ganbook.metrics.mode_coverage` on 2,500 samples (`ganbook.bench.run_once`).
-* ``digits``: a DCGAN on scikit-learn's 8x8 digits (`DigitsRecipe`), scored by the FID in the
-  features of the digits judge (five sets of 359 samples against the 1,438 training digits,
-  averaged, as in the DCGAN chapter) and by class coverage (digits the judge sees, KL of their
-  histogram to uniform).
+* ``grid``: the 5x5 grid mixture (`ganbook.data.grid_mixture`), the MLPs and budget of
+  `ganbook.recipes.STUDY_MIXTURE`, scored by `ganbook.metrics.mode_coverage` on 2,500 samples
+  (`ganbook.bench.run_once`).
+* ``digits``: a DCGAN on scikit-learn's 8x8 digits (`ganbook.recipes.STUDY_DIGITS`), scored by
+  the FID in the features of the digits judge (five sets of 359 samples against the 1,438
+  training digits, averaged, as in the DCGAN chapter) and by class coverage (digits the judge
+  sees, KL of their histogram to uniform).
 
 `benchmarks/stabilisers.py` runs the full study and writes `benchmarks/results/stabilisers.csv`.
 """
