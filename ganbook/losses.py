@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def bce_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+def bce_d_loss(real_logits: Tensor, fake_logits: Tensor, real_label: float = 1.0) -> Tensor:
     r"""Discriminator loss of the original GAN: binary cross-entropy, real → 1, fake → 0.
 
     .. math:: L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]
@@ -29,8 +29,19 @@ def bce_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     It is :math:`-V(D, G)` of Goodfellow et al. (2014, Eq. 1), so minimising it maximises V.
     At :math:`D \equiv 1/2` (all logits 0) it equals :math:`2 \log 2`.
     Source: Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014, arXiv:1406.2661.
+
+    With ``real_label`` = :math:`t < 1`, *one-sided label smoothing* (Salimans et al., "Improved
+    Techniques for Training GANs", NeurIPS 2016, arXiv:1606.03498, Sec. 3.4): the real target is
+    t, the fake target stays 0, so the real term becomes
+    :math:`-t \log D(x) - (1 - t) \log(1 - D(x))` and the optimal D is
+    :math:`t\,p_{data} / (p_{data} + p_g)`. ``real_label=1`` is the plain loss, exactly.
     """
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if real_label == 1.0:
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if not 0 <= real_label <= 1:
+        raise ValueError(f"real_label must be in [0, 1], got {real_label}")
+    real_term = real_label * F.softplus(-real_logits) + (1 - real_label) * F.softplus(real_logits)
+    return real_term.mean() + F.softplus(fake_logits).mean()
 
 
 def saturating_g_loss(fake_logits: Tensor) -> Tensor:

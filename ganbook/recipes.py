@@ -8,6 +8,7 @@ recommends for the 2-D mixtures; `benchmarks/mode_coverage.py` measures both.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -62,11 +63,52 @@ class DigitsRecipe:
     ngf: int = 64  # generator width
     ndf: int = 64  # discriminator width
     num_classes: int | None = None  # 10 for a conditional GAN
+    spectral_norm: bool = False  # spectral norm on D's convolutions, no BatchNorm in D
     train: TrainConfig = field(default_factory=lambda: TrainConfig(num_steps=1500, batch_size=64))
 
     def build(self, seed: int = 0) -> tuple[DCGANGenerator, DCGANDiscriminator]:
         """Fresh (G, D), initialised from `seed` with DCGAN's initialisation."""
         torch.manual_seed(seed)
         G = DCGANGenerator(self.latent_dim, 8, 1, self.ngf, num_classes=self.num_classes)
-        D = DCGANDiscriminator(8, 1, self.ndf, num_classes=self.num_classes)
+        D = DCGANDiscriminator(8, 1, self.ndf, num_classes=self.num_classes,
+                               spectral_norm=self.spectral_norm)
         return G, D
+
+
+def _family(recipe, spectral_norm: bool = False, **train):
+    """`recipe` with spectral norm on D (or not) and the `train` fields changed."""
+    return dataclasses.replace(recipe, spectral_norm=spectral_norm,
+                               train=dataclasses.replace(recipe.train, **train))
+
+
+# The common budget of the stabilisers study (ganbook.stabilisers, benchmarks/stabilisers.py):
+# grid, the plain recipe's MLPs with Adam(1e-3, betas (0.5, 0.9)), 128 samples, 600 steps;
+# digits, a DCGAN (ngf = ndf = 64) with Adam(5e-4, betas (0.5, 0.99)), 64 digits, 300 steps.
+STUDY_MIXTURE = MixtureRecipe(train=TrainConfig(num_steps=600, batch_size=128, lr_g=1e-3,
+                                                lr_d=1e-3, betas=(0.5, 0.9)))
+STUDY_DIGITS = DigitsRecipe(train=TrainConfig(num_steps=300, batch_size=64, lr_g=5e-4,
+                                              lr_d=5e-4, betas=(0.5, 0.99)))
+
+# One recipe per loss family, on the study's budget, with the settings the study measured
+# (benchmarks/results/stabilisers.csv): least squares (Mao et al. 2017), WGAN with weight
+# clipping (Arjovsky et al. 2017), WGAN-GP (Gulrajani et al. 2017), hinge loss with spectral
+# norm on D (Miyato et al. 2018) and the non-saturating loss with R1 (Mescheder et al. 2018).
+_FAMILIES: dict[str, dict] = {
+    "least-squares": {"loss": "least-squares"},
+    "wgan-clip": {"loss": "wasserstein", "clip_value": 0.01},
+    "wgan-gp": {"loss": "wasserstein", "lambda_gp": 10.0},
+    "hinge-sn": {"loss": "hinge", "spectral_norm": True},
+}
+MIXTURE_RECIPES.update({name: _family(STUDY_MIXTURE, **kw) for name, kw in _FAMILIES.items()})
+MIXTURE_RECIPES["r1"] = _family(STUDY_MIXTURE, r1_gamma=0.1)
+# TTUR (Heusel et al. 2017): G at half the study's rate, D at twice it; on the digits the only
+# method whose FID the study separates from the baseline's.
+MIXTURE_RECIPES["ttur"] = _family(STUDY_MIXTURE, lr_g=5e-4, lr_d=2e-3)
+
+# The same families for the digits DCGAN ("dcgan": the study's non-saturating baseline).
+DIGITS_RECIPES: dict[str, DigitsRecipe] = {
+    "dcgan": STUDY_DIGITS,
+    **{name: _family(STUDY_DIGITS, **kw) for name, kw in _FAMILIES.items()},
+    "r1": _family(STUDY_DIGITS, r1_gamma=1.0),
+    "ttur": _family(STUDY_DIGITS, lr_g=2.5e-4, lr_d=1e-3),
+}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -35,7 +36,7 @@ from ganbook.distributed import (
     world_size,
     wrap_for_ddp,
 )
-from ganbook.losses import LOSSES, get_losses, gradient_penalty, r1_penalty
+from ganbook.losses import LOSSES, bce_d_loss, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
 from ganbook.threads import auto_num_threads, cpu_threads
 from ganbook.utils import autocast_dtype, needs_grad_scaler, progress_enabled
@@ -63,6 +64,10 @@ class TrainConfig:
     lr_decay_factor: float = 0.1  # lr_d times this (and lr_g, unless lr_decay_factor_g is set)
     lr_decay_factor_g: float | None = None  # lr_g times this; None: lr_decay_factor
     ema_decay: float = 0.0  # > 0: fit(..., G_ema=ema_copy(G, config)) averages G's weights
+    clip_value: float = 0.0  # > 0: WGAN weight clipping, every D weight kept in [-c, c]
+    instance_noise: float = 0.0  # std of Gaussian noise added to every sample D sees
+    instance_noise_anneal: bool = False  # True: that std falls linearly to 0 at the last step
+    real_label: float = 1.0  # D's target for real samples; 0.9: one-sided label smoothing
     num_threads: int | None = None  # CPU threads; None: 1 for small nets (ganbook.threads)
 
     def __post_init__(self) -> None:
@@ -97,6 +102,20 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+        if self.clip_value < 0 or self.instance_noise < 0:
+            raise ValueError("TrainConfig.clip_value and instance_noise must be >= 0")
+        if not 0.5 < self.real_label <= 1:
+            raise ValueError(f"TrainConfig.real_label must be in (0.5, 1], got {self.real_label!r}")
+        if self.real_label < 1 and get_losses(self.loss)[0] is not bce_d_loss:
+            raise ValueError(f"TrainConfig.real_label < 1 (label smoothing) needs a "
+                             f"cross-entropy loss, not {self.loss!r}: use 'nonsaturating'")
+
+    def noise_std(self, step: int) -> float:
+        r"""The instance-noise std at `step` (1-based): `instance_noise`, or with
+        `instance_noise_anneal` the linear decay :math:`\sigma (1 - (t - 1) / T)`."""
+        if not self.instance_noise_anneal:
+            return self.instance_noise
+        return self.instance_noise * (1 - (step - 1) / self.num_steps)
 
     @property
     def g_decay_factor(self) -> float:
@@ -168,6 +187,9 @@ class _Loop:
         self.G, self.D, self.batches, self.config, self.G_ema = G, D, batches, config, G_ema
         self.device = next(G.parameters()).device
         self.d_loss_fn, self.g_loss_fn = get_losses(config.loss)
+        if config.real_label < 1:  # one-sided label smoothing (Salimans et al. 2016, Sec. 3.4)
+            self.d_loss_fn = functools.partial(bce_d_loss, real_label=config.real_label)
+        self.sigma = config.instance_noise  # instance-noise std of the current step
         self.opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
@@ -225,6 +247,27 @@ class _Loop:
                           device=self.device)
         return z if self.world == 1 else local_slice(z)
 
+    def blur(self, x: Tensor) -> Tensor:
+        """x plus instance noise N(0, sigma^2) from the run's noise stream (x itself if sigma = 0).
+
+        Instance noise (Sonderby et al., ICLR 2017, arXiv:1610.04490; Arjovsky & Bottou,
+        ICLR 2017, arXiv:1701.04862): D compares the two distributions convolved with the same
+        Gaussian, whose supports always overlap, so its gradients stay informative."""
+        if self.sigma == 0:
+            return x
+        eps = torch.randn((x.shape[0] * self.world, *x.shape[1:]), generator=self.noise,
+                          device=x.device, dtype=x.dtype)  # the global batch's noise, as z
+        return x + self.sigma * (eps if self.world == 1 else local_slice(eps))
+
+    def clip_weights(self) -> None:
+        """WGAN weight clipping: every parameter of D clamped to [-c, c] after its update
+        (Arjovsky, Chintala & Bottou, ICML 2017, arXiv:1701.07875, Algorithm 1)."""
+        c = self.config.clip_value
+        if c > 0:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-c, c)
+
     def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
@@ -245,11 +288,12 @@ class _Loop:
         x_real, y = _as_batch(next(self.batches))
         y = y if self.conditional else None
         z = self.latent(x_real.shape[0])
+        x_real = self.blur(x_real)
         if cfg.r1_gamma > 0:
             x_real = x_real.detach().requires_grad_(True)  # R1 needs dD/dx on real data
         with self.autocast():
             with torch.no_grad():  # no graph through G: this update only changes D
-                x_fake = _call(self.G_call, z, y)
+                x_fake = self.blur(_call(self.G_call, z, y))
             real_logits = _call(self.D_call, x_real, y).float()
             fake_logits = _call(self.D_call, x_fake, y).float()
             loss = self.d_loss_fn(real_logits, fake_logits)
@@ -260,6 +304,7 @@ class _Loop:
         if cfg.r1_gamma > 0:
             penalty = penalty + 0.5 * cfg.r1_gamma * r1_penalty(real_logits, x_real)
         norm = self._update(self.opt_d, loss + penalty, self.D)
+        self.clip_weights()
         d_real = torch.sigmoid(real_logits.detach()).mean()
         d_fake = torch.sigmoid(fake_logits.detach()).mean()
         return loss.detach(), d_real, d_fake, penalty.detach(), norm, y
@@ -275,7 +320,7 @@ class _Loop:
             p.requires_grad_(False)
         try:
             with self.autocast():
-                fake_logits = _call(self.D_plain, _call(self.G_call, z, y), y).float()
+                fake_logits = _call(self.D_plain, self.blur(_call(self.G_call, z, y)), y).float()
                 loss = self.g_loss_fn(fake_logits)
             norm = self._update(self.opt_g, loss, self.G)
         finally:
@@ -426,6 +471,7 @@ def _run_steps(loop: _Loop, start: int, history: History, callbacks: Sequence[Ca
                leave=False)
     for step in bar:
         loop.set_lr_scale(step)
+        loop.sigma = config.noise_std(step)
         for _ in range(config.n_critic):
             loss_d, d_real, d_fake, penalty, norm_d, y = loop.d_step()
         loss_g, norm_g = loop.g_step(y)
