@@ -6,15 +6,14 @@ one on SIGTERM or Ctrl-C before it exits with code 75), and writes `samples.png`
 `history.json`, `metrics.json` and `checkpoint.pt` to `--out`. `--resume` continues a checkpoint
 exactly. Errors in the input are one line on stderr with exit code 2. `bench` prints the
 mode-coverage table of `ganbook.bench`. Nothing is downloaded: the data are the embedded 2-D
-mixtures and bundled digits.
+mixtures and bundled digits. Under `torchrun --nproc_per_node=N -m ganbook train ...` each process
+trains on its slice of every batch (`ganbook.distributed`) and process 0 alone writes to `--out`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import io
 import json
 import math
 import os
@@ -23,7 +22,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import torch
 
@@ -32,19 +31,23 @@ from ganbook.checkpoint import (
     OutputLocked,
     StopOnSignal,
     TrainingStopped,
-    atomic_write_bytes,
     check_fit_state,
     check_same_run,
     load_checkpoint,
     lock_folder,
     remove_stale_temporaries,
 )
-from ganbook.data import MixtureBatches, infinite_batches, load_images
+from ganbook.cli_runs import build_run, write_outputs
+from ganbook.distributed import (
+    RankSlice,
+    cleanup_distributed,
+    launched_by_torchrun,
+    setup_distributed,
+    world_size,
+)
 from ganbook.losses import LOSSES
-from ganbook.metrics import mode_coverage
-from ganbook.models import sample_latent
-from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe
-from ganbook.train import TrainConfig, ema_copy, fit
+from ganbook.recipes import MIXTURE_RECIPES
+from ganbook.train import fit
 from ganbook.utils import get_device, seed_everything
 
 EXIT_USAGE = 2  # a problem with the arguments, the output folder or the checkpoint
@@ -115,15 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
-    overrides = {"loss": args.loss, "num_steps": args.steps, "batch_size": args.batch_size,
-                 "lr_g": args.lr_g, "lr_d": args.lr_d, "n_critic": args.n_critic,
-                 "lambda_gp": args.lambda_gp, "r1_gamma": args.r1_gamma}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(base, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                               progress=False if args.no_progress else None, **overrides)
-
-
 def _device(name: str | None) -> torch.device:
     try:
         return get_device(name)
@@ -186,93 +180,39 @@ def _check_resume(args: argparse.Namespace, path: Path, run_info: dict, num_step
               f"outputs again from it (pass --steps > {step} to train further)", file=sys.stderr)
 
 
-def _save_figure(path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    plt.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _build(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    """Models, config, batches and `run_info` of the run `args` asks for (nothing trained yet)."""
-    if args.data == "digits":
-        recipe = DigitsRecipe()
-        config = _config(args, recipe.train)
-        images, _ = load_images("digits", split="train")
-        G, D = (m.to(device) for m in recipe.build(args.seed))
-        batches = infinite_batches(images, config.batch_size, seed=args.seed, device=device)
-        return {"G": G, "D": D, "G_ema": None, "config": config, "batches": batches,
-                "run_info": {"data": "digits", "recipe": "DigitsRecipe"}}
-    recipe = MIXTURE_RECIPES[args.recipe]
-    config = _config(args, recipe.train)
-    G, D = (m.to(device) for m in recipe.build(args.seed))
-    batches = MixtureBatches(bench.MIXTURES[args.data](), config.batch_size, seed=args.seed,
-                             device=device)
-    return {"G": G, "D": D, "G_ema": ema_copy(G, config), "config": config, "batches": batches,
-            "run_info": {"data": args.data, "recipe": args.recipe}}
-
-
-def _outputs(args: argparse.Namespace, run: dict[str, Any], device: torch.device) -> dict:
-    """Samples, figures and metrics of the trained run (every file written atomically)."""
-    import matplotlib.pyplot as plt
-
-    from ganbook.viz import plot_2d, plot_history, show_images, snapshot_2d
-
-    config, history = run["config"], run["history"]
-    G = run["G"] if run["G_ema"] is None else run["G_ema"]  # the recipe samples from the average
-    G.eval()
-    noise = torch.Generator(device=device).manual_seed(args.seed + 1)
-    if args.data == "digits":
-        with torch.no_grad():
-            fake = G(sample_latent(64, G.latent_dim, generator=noise, device=device))
-        show_images(fake, nrow=8, title=f"generated digits after {config.num_steps} steps")
-        metrics = {"d_real": history.d_real[-1], "d_fake": history.d_fake[-1]}
-    else:
-        mixture = run["batches"].mixture
-        with torch.no_grad():
-            fake = G(sample_latent(2500, G.latent_dim, generator=noise, device=device))
-        coverage = mode_coverage(fake, mixture.centers, mixture.std)
-        bound = float(mixture.centers.abs().max()) + 1.0
-        real = mixture.sample(2500, torch.Generator().manual_seed(args.seed + 2))
-        plot_2d(snapshot_2d(config.num_steps, fake, run["D"], bounds=(-bound, bound)), real=real)
-        metrics = {"modes": coverage.modes, "num_modes": mixture.num_modes,
-                   "high_quality": coverage.high_quality, "reverse_kl": coverage.reverse_kl}
-    _save_figure(args.out / "samples.png")
-    plot_history(history, smooth=25, title=f"{args.data}: {config.loss} loss")
-    _save_figure(args.out / "history.png")
-    plt.close("all")
-    metrics = {"data": args.data, "steps": len(history), "seconds": history.time[-1],
-               "device": str(device), **metrics}
-    atomic_write_bytes(args.out / "history.json", json.dumps(history.to_dict()).encode())
-    atomic_write_bytes(args.out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-    return metrics
-
-
 def train(args: argparse.Namespace) -> dict:
-    """Run the `train` command; returns the metrics written to `metrics.json`."""
+    """Run the `train` command; returns the metrics written to `metrics.json` (an empty dict on
+    the processes other than the first when torchrun starts several: process 0 writes)."""
     device = _device(args.device)
-    _prepare_out(args.out)
+    main_process = not launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
+    if main_process:
+        _prepare_out(args.out)
     with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(lock_folder(args.out))
-        except OutputLocked as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            raise UsageError(f"--out {args.out} is not writable ({exc.strerror})") from None
+        if main_process:
+            try:
+                stack.enter_context(lock_folder(args.out))
+            except OutputLocked as exc:
+                raise UsageError(str(exc)) from None
+            except OSError as exc:
+                raise UsageError(f"--out {args.out} is not writable ({exc.strerror})") from None
+            remove_stale_temporaries(args.out / CHECKPOINT)  # from killed writes; we hold the lock
+        if launched_by_torchrun():
+            device = setup_distributed(device)
+            stack.callback(cleanup_distributed)
         path = args.out / CHECKPOINT
-        remove_stale_temporaries(path)  # left by writes that were killed; we hold the lock
         seed_everything(args.seed)
-        run = _build(args, device)
+        run = build_run(args, device)
         config = run["config"]
         _check_resume(args, path, run["run_info"], config.num_steps)
-        modules = [m for m in (run["G"], run["D"], run["G_ema"]) if m is not None]
-        _check_free_space(args.out, 2 * _checkpoint_bytes(modules, config.num_steps))
+        if main_process:
+            modules = [m for m in (run["G"], run["D"], run["G_ema"]) if m is not None]
+            _check_free_space(args.out, 2 * _checkpoint_bytes(modules, config.num_steps))
         stopper = stack.enter_context(StopOnSignal())
-        run["history"] = fit(run["G"], run["D"], run["batches"], config, checkpoint_path=path,
+        batches = run["batches"] if world_size() == 1 else RankSlice(run["batches"])
+        run["history"] = fit(run["G"], run["D"], batches, config, checkpoint_path=path,
                              resume=args.resume, G_ema=run["G_ema"], stop=stopper.event.is_set,
                              run_info=run["run_info"])
-        return _outputs(args, run, device)
+        return write_outputs(args, run, device) if main_process else {}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -291,10 +231,14 @@ def main(argv: list[str] | None = None) -> int:
 
         matplotlib.use("Agg")  # the CLI writes files; it never opens a window
         if args.command == "train":
-            print(json.dumps(train(args), indent=2))
+            metrics = train(args)
+            if metrics:
+                print(json.dumps(metrics, indent=2))
         else:
             bench.run(args)
     except TrainingStopped as stop:
+        if os.environ.get("RANK", "0") != "0":
+            return EXIT_STOPPED  # process 0 says how to resume
         again = argv if "--resume" in argv else [*argv, "--resume"]
         print(f"stopped after step {stop.step}; checkpoint saved to {stop.checkpoint_path}. "
               f"Resume with: python -m ganbook {shlex.join(again)}", file=sys.stderr)

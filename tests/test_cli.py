@@ -4,7 +4,7 @@ from collections import namedtuple
 import pytest
 import torch
 
-from ganbook import cli
+from ganbook import cli, cli_runs
 from ganbook.checkpoint import CHECKPOINT_FORMAT
 from ganbook.cli import EXIT_USAGE, build_parser, main
 from ganbook.train import load_checkpoint
@@ -112,11 +112,11 @@ def test_too_little_free_space_is_refused_before_training(tmp_path, capsys, monk
 
 
 def test_progress_follows_the_environment_unless_switched_off():
-    base = cli.DigitsRecipe().train
+    base = cli_runs.DigitsRecipe().train
     args = build_parser().parse_args(["train", "--out", "x"])
-    assert cli._config(args, base).progress is None  # fit reads $GANBOOK_PROGRESS
+    assert cli_runs.run_config(args, base).progress is None  # fit reads $GANBOOK_PROGRESS
     args = build_parser().parse_args(["train", "--out", "x", "--no-progress"])
-    assert cli._config(args, base).progress is False
+    assert cli_runs.run_config(args, base).progress is False
 
 
 def test_parser_errors_are_one_line_and_help_exits_0(tmp_path, capsys):

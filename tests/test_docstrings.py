@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 API_PAGE = ROOT / "book" / "api.md"
 # Modules that are public but documented elsewhere: the command line explains itself through
 # `python -m ganbook --help` and the README.
-NOT_IN_API_PAGE = {"ganbook.cli"}
+NOT_IN_API_PAGE = {"ganbook.cli", "ganbook.cli_runs"}  # the command line, documented by --help
 
 PUBLIC_MODULES = sorted(
     f"ganbook.{info.name}" for info in pkgutil.iter_modules(ganbook.__path__)
