@@ -48,6 +48,7 @@ class TrainConfig:
     lr_decay_factor: float = 0.1  # lr_d times this (and lr_g, unless lr_decay_factor_g is set)
     lr_decay_factor_g: float | None = None  # lr_g times this; None: lr_decay_factor
     ema_decay: float = 0.0  # > 0: fit(..., G_ema=ema_copy(G, config)) averages G's weights
+    optimizer: str = "adam"  # "adam" (with `betas`), or "sgd": plain SGD, no momentum
 
     def __post_init__(self) -> None:
         for name in ("num_steps", "batch_size", "n_critic"):
@@ -68,6 +69,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be in (0, 1], got {value!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', "
+                             f"got {self.optimizer!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
 
@@ -141,8 +145,12 @@ class _Loop:
         self.G, self.D, self.batches, self.config, self.G_ema = G, D, batches, config, G_ema
         self.device = next(G.parameters()).device
         self.d_loss_fn, self.g_loss_fn = get_losses(config.loss)
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
+        if config.optimizer == "sgd":
+            self.opt_g = torch.optim.SGD(G.parameters(), lr=config.lr_g)
+            self.opt_d = torch.optim.SGD(D.parameters(), lr=config.lr_d)
+        else:
+            self.opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
+            self.opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
         self.amp_dtype = autocast_dtype(self.device) if config.amp else None
         self.scaler = torch.amp.GradScaler(self.device.type,
