@@ -4,7 +4,7 @@ the digits judge's features (FID, k-NN precision and recall) and by sharpness, o
 seeds. Writes benchmarks/results/faq_gan_vs_vae.csv (one row per model and seed, with a
 description of the machine), which chapter 11 reads.
 
-    OMP_NUM_THREADS=1 python benchmarks/faq_gan_vs_vae.py          # 3 seeds, 3,000 steps each
+    OMP_NUM_THREADS=1 python benchmarks/faq_gan_vs_vae.py          # 2 seeds, 3,000 steps each
 """
 
 import argparse
@@ -23,7 +23,7 @@ def main() -> None:
     from faq_claims import machine  # the same machine line as the other FAQ benchmark
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()

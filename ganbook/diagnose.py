@@ -16,9 +16,11 @@ and G's loss up from 0.66 to 5.5, and chapter 4's saturating run keeps 0.3 % of 
 What the curves cannot show, `diagnose` cannot find either: a generator that covers only some
 modes can have perfectly healthy curves (chapter 3), so look at samples and sample metrics too.
 
-The checks on D's outputs read `d_real` and `d_fake` as probabilities, which they are for the
-cross-entropy losses ("nonsaturating", "saturating"); for losses whose D outputs are scores
-(Wasserstein, hinge, least squares) pass ``DiagnoseConfig(probabilities=False)``.
+The checks on D's outputs read `d_real` and `d_fake` as probabilities and the losses as
+cross-entropies (in nats), which they are for the losses "nonsaturating" and "saturating"; for
+losses whose D outputs are scores on an arbitrary scale (Wasserstein, hinge, least squares) pass
+``DiagnoseConfig(probabilities=False)``, which keeps only the check on G's gradient norm (and
+the one for non-finite values).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class DiagnoseConfig:
     grad_drop: float = 0.02  # G's gradient vanishes: it ends below this share of its start
     oscillation_std: float = 0.1  # oscillation: D(G(z))'s moving average varies this much ...
     oscillation_swings: int = 6  # ... crossing its mean at least this often in the second half
-    probabilities: bool = True  # d_real/d_fake are probabilities (cross-entropy losses)
+    probabilities: bool = True  # d_real/d_fake are probabilities, the losses cross-entropies
 
     def __post_init__(self) -> None:
         if not isinstance(self.window, int) or self.window < 1:
@@ -177,9 +179,9 @@ def diagnose(history: History, config: DiagnoseConfig | None = None) -> list[Fin
         return [non_finite]  # the averages below are meaningless with inf or nan inside
     h = {name: np.asarray(getattr(history, name), dtype=np.float64) for name in _FIELDS}
     w = max(1, min(config.window, len(history) // 10))
-    checks = [_g_loss_diverging, _g_gradient_vanishing]
-    if config.probabilities:
-        checks += [_d_overpowers, _oscillation]
+    checks = [_g_gradient_vanishing]
+    if config.probabilities:  # these read D's outputs as probabilities, the losses as BCE
+        checks += [_d_overpowers, _g_loss_diverging, _oscillation]
     found = [f for check in checks if (f := check(h, history.step, w, config)) is not None]
     return sorted(found, key=lambda f: f.step)
 
