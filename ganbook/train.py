@@ -69,6 +69,7 @@ class TrainConfig:
     instance_noise_anneal: bool = False  # True: that std falls linearly to 0 at the last step
     real_label: float = 1.0  # D's target for real samples; 0.9: one-sided label smoothing
     num_threads: int | None = None  # CPU threads; None: 1 for small nets (ganbook.threads)
+    optimizer: str = "adam"  # "adam" (with `betas`), or "sgd": plain SGD, no momentum
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # every float (and tuple of floats) must be finite
@@ -100,6 +101,9 @@ class TrainConfig:
                              f"int, got {self.num_threads!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', "
+                             f"got {self.optimizer!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
         if self.clip_value < 0 or self.instance_noise < 0:
@@ -190,8 +194,12 @@ class _Loop:
         if config.real_label < 1:  # one-sided label smoothing (Salimans et al. 2016, Sec. 3.4)
             self.d_loss_fn = functools.partial(bce_d_loss, real_label=config.real_label)
         self.sigma = config.instance_noise  # instance-noise std of the current step
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
+        if config.optimizer == "sgd":
+            self.opt_g = torch.optim.SGD(G.parameters(), lr=config.lr_g)
+            self.opt_d = torch.optim.SGD(D.parameters(), lr=config.lr_d)
+        else:
+            self.opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
+            self.opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed)
         # On W processes (torchrun) each draws the global batch of noise and keeps its slice, so
         # the streams stay the same everywhere and W processes reproduce one (ganbook.distributed).
