@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ganbook.checkpoint import check_same_config, load_checkpoint, save_checkpoint
 from ganbook.losses import LOSSES, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
+from ganbook.unrolled import unrolled_logits
 from ganbook.utils import autocast_dtype, needs_grad_scaler, progress_enabled
 
 
@@ -48,6 +49,7 @@ class TrainConfig:
     lr_decay_factor: float = 0.1  # lr_d times this (and lr_g, unless lr_decay_factor_g is set)
     lr_decay_factor_g: float | None = None  # lr_g times this; None: lr_decay_factor
     ema_decay: float = 0.0  # > 0: fit(..., G_ema=ema_copy(G, config)) averages G's weights
+    unroll_steps: int = 0  # k look-ahead D steps G's loss sees (unrolled GAN, ganbook.unrolled)
 
     def __post_init__(self) -> None:
         for name in ("num_steps", "batch_size", "n_critic"):
@@ -68,6 +70,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be in (0, 1], got {value!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if not isinstance(self.unroll_steps, int) or self.unroll_steps < 0:
+            raise ValueError(f"TrainConfig.unroll_steps must be an int >= 0 (0: no unrolling), "
+                             f"got {self.unroll_steps!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
 
@@ -220,6 +225,7 @@ class _Loop:
         if cfg.r1_gamma > 0:
             penalty = penalty + 0.5 * cfg.r1_gamma * r1_penalty(real_logits, x_real)
         norm = self._update(self.opt_d, loss + penalty, self.D)
+        self.x_real = x_real.detach()  # the real batch an unrolled G step looks ahead with
         d_real = torch.sigmoid(real_logits.detach()).mean()
         d_fake = torch.sigmoid(fake_logits.detach()).mean()
         return loss.detach(), d_real, d_fake, penalty.detach(), norm, y
@@ -235,7 +241,11 @@ class _Loop:
             p.requires_grad_(False)
         try:
             with self.autocast():
-                fake_logits = _call(self.D_call, _call(self.G_call, z, y), y).float()
+                x_fake = _call(self.G_call, z, y)
+                fake_logits = (_call(self.D_call, x_fake, y) if not self.config.unroll_steps
+                               else unrolled_logits(self.D, self.opt_d, self.x_real, x_fake, y,
+                                                    self.config.loss, self.config.unroll_steps)
+                               ).float()
                 loss = self.g_loss_fn(fake_logits)
             norm = self._update(self.opt_g, loss, self.G)
         finally:
