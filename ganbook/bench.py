@@ -5,8 +5,7 @@ the recipe this book recommends, measured here, next to the published rows.
     python -m ganbook bench                         # 5 seeds, both data sets, CPU
     python -m ganbook bench --seeds 1 --data ring   # a quick look
     python benchmarks/mode_coverage.py              # the same, from a checkout
-    python -m ganbook bench --out benchmarks/results/mode_collapse.csv  # one row per run;
-                                                    # rerun the same line to continue it
+    python -m ganbook bench --out results.csv       # one row per run; rerun to continue
 
 For every (data set, recipe, seed) it builds the recipe's (G, D) from the seed, trains them with
 `ganbook.train.fit` on fresh samples from `MixtureBatches`, draws 2,500 samples from a noise

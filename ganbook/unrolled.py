@@ -37,7 +37,7 @@ def unrolled_weights(D: nn.Module, opt_d: torch.optim.Optimizer, x_real: Tensor,
     r"""D's weights after `k` look-ahead Adam steps on (`x_real`, `x_fake`), as a differentiable
     function of `x_fake` (and so of G's weights): :math:`\theta_D^k` of Metz et al. (2017), Eq. 6.
 
-    `D` and `opt_d` are left untouched; `loss` is a key of `ganbook.losses.LOSSES`. With k = 0
+    `D` and `opt_d` are left untouched; `loss` is a key of ``ganbook.losses.LOSSES``. With k = 0
     the result is D's own weights (detached).
     """
     if k < 0:
