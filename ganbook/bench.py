@@ -1,9 +1,11 @@
-"""Mode coverage on the ring (8 modes) and the grid (25 modes): the plain non-saturating GAN and
+"""Mode coverage on the ring (8 modes) and the grid (25 modes): the plain non-saturating GAN, the
+remedies for mode collapse of chapter 7 (minibatch standard deviation, packing, unrolling) and
 the recipe this book recommends, measured here, next to the published rows.
 
     python -m ganbook bench                         # 5 seeds, both data sets, CPU
     python -m ganbook bench --seeds 1 --data ring   # a quick look
     python benchmarks/mode_coverage.py              # the same, from a checkout
+    python -m ganbook bench --out results.csv       # one row per run; rerun to continue
 
 For every (data set, recipe, seed) it builds the recipe's (G, D) from the seed, trains them with
 `ganbook.train.fit` on fresh samples from `MixtureBatches`, draws 2,500 samples from a noise
@@ -28,9 +30,11 @@ compute.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import math
 import os
+import platform
 import statistics
 import time
 
@@ -96,38 +100,71 @@ def mean_std(values: list[float], digits: int) -> str:
 
 def format_table(data: str, num_modes: int, measured: dict[str, list[dict[str, float]]]) -> str:
     """One table per data set: the published rows first, then ours."""
-    header = (f"{'method':<24}{'source':<52}{'modes':>16}{'high-quality %':>18}"
+    header = (f"{'method':<28}{'source':<52}{'modes':>16}{'high-quality %':>18}"
               f"{'reverse KL':>18}{'s / run':>10}")
     lines = [f"{data}: {num_modes} modes, {NUM_SAMPLES:,} samples per run", header,
              "-" * len(header)]
     for method, source, modes, hq, kl in PUBLISHED[data]:
         kl_text = "-" if kl is None else f"{kl:.2f}"
-        lines.append(f"{method:<24}{source:<52}{modes:>16.1f}{hq:>18.1f}{kl_text:>18}{'-':>10}")
+        lines.append(f"{method:<28}{source:<52}{modes:>16.1f}{hq:>18.1f}{kl_text:>18}{'-':>10}")
     for name, runs in measured.items():
         source = f"measured here: {len(runs)} seed{'s' * (len(runs) > 1)}, mean ± std"
         seconds = statistics.median(r["seconds"] for r in runs)
-        lines.append(f"{'ganbook ' + name:<24}{source:<52}"
+        lines.append(f"{'ganbook ' + name:<28}{source:<52}"
                      f"{mean_std([r['modes'] for r in runs], 1):>16}"
                      f"{mean_std([r['high_quality'] for r in runs], 1):>18}"
                      f"{mean_std([r['reverse_kl'] for r in runs], 3):>18}{seconds:>10.1f}")
     return "\n".join(lines)
 
 
+FIELDS = ("data", "method", "seed", "modes", "high_quality", "reverse_kl", "seconds", "load")
+CHAPTER7 = ["plain", "minibatch-std", "pack", "unrolled", "recommended", "recommended-mbstd"]
+
+
+def machine_description(device: torch.device, threads: int) -> str:
+    """One line naming the software, the hardware and the load that the timings come from."""
+    return (f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()} "
+            f"{platform.processor() or platform.system()}, {os.cpu_count()} CPU(s), device "
+            f"{device}, {threads} torch thread(s), load average at start "
+            f"{os.getloadavg()[0]:.1f}")
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, float | str]]:
+    """The rows of a results file written by `run(--out ...)` ('#' lines are comments)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    return [{k: (v if k in ("data", "method") else float(v)) for k, v in r.items()} for r in rows]
+
+
+def _append(path: str, row: dict[str, float | str], header: str) -> None:
+    """Append one run to the CSV at `path`, writing the comment and column lines first if new."""
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        if new:
+            f.write(header)
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `python -m ganbook bench` (also used by benchmarks/mode_coverage.py)."""
     parser.add_argument("--seeds", type=int, default=5, help="runs per (data set, recipe)")
     parser.add_argument("--data", nargs="+", choices=sorted(MIXTURES), default=["ring", "grid"])
-    parser.add_argument("--recipes", nargs="+", choices=sorted(MIXTURE_RECIPES),
-                        default=["plain", "recommended"])
+    parser.add_argument("--recipes", nargs="+", choices=sorted(MIXTURE_RECIPES), default=CHAPTER7)
     parser.add_argument("--steps", type=int,
                         help="override every recipe's num_steps (a quick look, not the table)")
     parser.add_argument("--device", default="cpu", help="cpu (the timings quoted) or cuda")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads; 1 is fastest for these small networks")
+    parser.add_argument("--out", help="append each run to this CSV as it finishes; runs already "
+                        "in it are skipped, so an interrupted benchmark continues where it stopped")
 
 
 def run(args: argparse.Namespace) -> str:
-    """Run the benchmark that `args` describes, print each table as it is done, return all."""
+    """Run the benchmark that `args` describes, seed by seed (so an interrupted run has every
+    method on its first seeds), print the tables at the end and return them."""
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     torch.set_num_threads(args.threads)
@@ -136,16 +173,32 @@ def run(args: argparse.Namespace) -> str:
     if args.steps is not None:
         recipes = {name: dataclasses.replace(r, train=dataclasses.replace(
             r.train, num_steps=args.steps)) for name, r in recipes.items()}
-    out = [f"ganbook mode-coverage benchmark: torch {torch.__version__}, device {device}, "
-           f"{args.threads} thread(s), {os.cpu_count()} CPU(s)"]
+    machine = machine_description(device, args.threads)
+    out = [f"ganbook mode-coverage benchmark: {machine}"]
     out += [f"{name}: {recipe}" for name, recipe in recipes.items()]
     print("\n".join(out), flush=True)
+    out_path = getattr(args, "out", None)
+    rows = read_results(out_path) if out_path and os.path.exists(out_path) else []
+    done = {(r["data"], r["method"], int(r["seed"])) for r in rows}
+    header = f"# ganbook mode-coverage benchmark, {time.strftime('%Y-%m-%d')}: {machine}\n"
     total = time.perf_counter()
+    for seed in range(args.seeds):
+        for data in args.data:
+            for name, recipe in recipes.items():
+                if (data, name, seed) in done:
+                    continue
+                row = {"data": data, "method": name, "seed": seed,
+                       **run_once(recipe, MIXTURES[data](), seed, device),
+                       "load": round(os.getloadavg()[0], 2)}
+                rows.append(row)
+                print(f"{data} {name} seed {seed}: " + ", ".join(
+                    f"{k} {row[k]:.3f}" for k in FIELDS[3:]), flush=True)
+                if out_path:
+                    _append(out_path, row, header)
     for data in args.data:
-        mixture = MIXTURES[data]()
-        measured = {name: [run_once(recipe, mixture, seed, device) for seed in range(args.seeds)]
-                    for name, recipe in recipes.items()}
-        out.append("\n" + format_table(data, mixture.num_modes, measured))
+        measured = {name: [r for r in rows if r["data"] == data and r["method"] == name
+                           and r["seed"] < args.seeds] for name in recipes}
+        out.append("\n" + format_table(data, MIXTURES[data]().num_modes, measured))
         print(out[-1], flush=True)
     out.append(f"\ntotal wall time: {time.perf_counter() - total:.0f} s")
     print(out[-1])

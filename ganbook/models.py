@@ -124,14 +124,54 @@ def _check_labels(y: Tensor | None, n: int, num_classes: int | None, who: str) -
 
 
 def _mlp(in_dim: int, hidden_dim: int, num_hidden: int, out_dim: int,
-         activation: Callable[[], nn.Module], spectral_norm: bool = False) -> nn.Sequential:
-    """`num_hidden` (Linear, activation) pairs, then a final Linear to `out_dim`."""
+         activation: Callable[[], nn.Module], spectral_norm: bool = False,
+         minibatch_std: int = 0) -> nn.Sequential:
+    """`num_hidden` (Linear, activation) pairs, then a final Linear to `out_dim`; with
+    `minibatch_std` > 0 a `MinibatchStd` layer adds one feature before that final Linear."""
     wrap = _spectral_norm if spectral_norm else (lambda m: m)
     layers: list[nn.Module] = []
     for i in range(num_hidden):
         layers += [wrap(nn.Linear(hidden_dim if i else in_dim, hidden_dim)), activation()]
-    layers.append(wrap(nn.Linear(hidden_dim if num_hidden else in_dim, out_dim)))
+    layers += [MinibatchStd(minibatch_std)] if minibatch_std else []
+    last_in = (hidden_dim if num_hidden else in_dim) + (minibatch_std > 0)
+    layers.append(wrap(nn.Linear(last_in, out_dim)))
     return nn.Sequential(*layers)
+
+
+class MinibatchStd(nn.Module):
+    r"""Appends one feature to each row: how much the rows of its group differ.
+
+    Rows ``(N, F)`` are split into consecutive groups of ``g = min(group_size, N)``; in each
+    group the per-feature standard deviation
+    :math:`s_f = \sqrt{\tfrac1g\sum_i (h_{if} - \bar h_f)^2 + \epsilon} - \sqrt{\epsilon}` is
+    averaged over the F features and the mean is appended to every row of the group, giving
+    ``(N, F + 1)`` (Karras et al., "Progressive Growing of GANs for Improved Quality, Stability,
+    and Variation", ICLR 2018, arXiv:1710.10196, Sec. 3; their code groups 4 samples). A
+    collapsed batch of identical samples gets exactly 0, so D can tell it from a varied real
+    batch. Subtracting :math:`\sqrt{\epsilon}` (:math:`\epsilon = 10^{-8}`) shifts the
+    feature by a constant the next layer's bias absorbs; the :math:`\epsilon` keeps the
+    gradient finite at 0.
+    """
+
+    def __init__(self, group_size: int = 4, eps: float = 1e-8):
+        super().__init__()
+        if group_size < 1:
+            raise ValueError(f"MinibatchStd group_size must be a positive int, got {group_size}")
+        self.group_size, self.eps = group_size, eps
+
+    def forward(self, h: Tensor) -> Tensor:
+        """``(N, F)`` -> ``(N, F + 1)``; N must be a multiple of the group size (or smaller)."""
+        n = h.shape[0]
+        g = min(self.group_size, n)
+        if n % g:
+            raise ValueError(f"MinibatchStd(group_size={self.group_size}) needs a batch size "
+                             f"that is a multiple of {g}, got {n}")
+        groups = h.reshape(n // g, g, -1)  # (N/g, g, F)
+        shifted = groups - groups[:, :1]  # the same variance; exactly 0 for equal rows
+        var = (shifted - shifted.mean(dim=1, keepdim=True)).square().mean(dim=1)  # (N/g, F)
+        std = (var + self.eps).sqrt() - var.new_tensor(self.eps).sqrt()  # (N/g, F); 0: equal rows
+        feature = std.mean(dim=1).repeat_interleave(g)  # (N,): one value per group, per row
+        return torch.cat([h, feature[:, None].to(h.dtype)], dim=1)  # (N, F + 1)
 
 
 class MLPGenerator(nn.Module):
@@ -176,20 +216,25 @@ class MLPDiscriminator(nn.Module):
     (Miyato et al. 2018, Eq. 8 and Algorithm 1); this bounds the Lipschitz constant of D by 1
     (LeakyReLU is 1-Lipschitz). With ``pack=m`` (PacGAN, Lin et al. 2018) D judges m samples
     at once: consecutive groups of m rows are concatenated, N must be a multiple of m and the
-    logits have shape ``(N/m,)``.
+    logits have shape ``(N/m,)``. With ``minibatch_std=g`` a `MinibatchStd` layer (Karras
+    et al. 2018) tells D's last layer how varied each group of g rows (packs) is; 0 leaves it out.
     """
 
     def __init__(self, in_shape: Sequence[int] = (2,), hidden_dim: int = 128, num_hidden: int = 2,
-                 num_classes: int | None = None, spectral_norm: bool = False, pack: int = 1):
+                 num_classes: int | None = None, spectral_norm: bool = False, pack: int = 1,
+                 minibatch_std: int = 0):
         super().__init__()
         _check_sizes("MLPDiscriminator", pack=pack, hidden_dim=hidden_dim)
         _check_sizes("MLPDiscriminator", 0, num_hidden=num_hidden)
         _check_sizes("MLPDiscriminator", **{f"in_shape[{i}]": n for i, n in enumerate(in_shape)})
+        if minibatch_std < 0:
+            raise ValueError(f"minibatch_std must be >= 0 (a group size, 0 for none), "
+                             f"got {minibatch_std}")
         self.in_shape, self.num_classes, self.pack = tuple(in_shape), num_classes, pack
         self.embed = _label_embedding(num_classes, num_classes or 0)
         in_dim = pack * (math.prod(self.in_shape) + (num_classes or 0))
         self.net = _mlp(in_dim, hidden_dim, num_hidden, 1, lambda: nn.LeakyReLU(0.2),
-                        spectral_norm)
+                        spectral_norm, minibatch_std)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Logits of shape ``(N / pack,)`` for samples x ``(N, *in_shape)`` (and labels y)."""

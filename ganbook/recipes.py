@@ -27,6 +27,7 @@ class MixtureRecipe:
     d_hidden_dim: int | None = None  # units per hidden layer of D; None: hidden_dim
     spectral_norm: bool = False  # spectral norm on every layer of D (Miyato et al. 2018)
     pack: int = 1  # samples D judges jointly (PacGAN, Lin et al. 2018); 1 = no packing
+    minibatch_std: int = 0  # group size of D's minibatch-std feature (Karras et al. 2018); 0: none
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def build(self, seed: int = 0) -> tuple[MLPGenerator, MLPDiscriminator]:
@@ -34,7 +35,8 @@ class MixtureRecipe:
         torch.manual_seed(seed)
         G = MLPGenerator(self.latent_dim, (2,), self.hidden_dim, self.num_hidden)
         D = MLPDiscriminator((2,), self.d_hidden_dim or self.hidden_dim, self.num_hidden,
-                             spectral_norm=self.spectral_norm, pack=self.pack)
+                             spectral_norm=self.spectral_norm, pack=self.pack,
+                             minibatch_std=self.minibatch_std)
         return G, D
 
 
@@ -53,6 +55,20 @@ MIXTURE_RECIPES: dict[str, MixtureRecipe] = {
                           betas=(0.5, 0.9), lr_decay_fraction=0.2, lr_decay_factor=0.1,
                           lr_decay_factor_g=0.3, ema_decay=0.99)),
 }
+# The remedies aimed at mode collapse (chapter 7), each the plain recipe plus one change, and the
+# recommended recipe plus the minibatch-std feature; `python -m ganbook bench --recipes ...`
+# measures them (benchmarks/results/mode_collapse.csv).
+_PLAIN = MIXTURE_RECIPES["plain"]
+MIXTURE_RECIPES.update({
+    # D sees the mean standard deviation of its last hidden features over groups of 4 samples.
+    "minibatch-std": dataclasses.replace(_PLAIN, minibatch_std=4),
+    # PacGAN4: D judges 4 samples at once (the paper's best setting on the ring and the grid).
+    "pack": dataclasses.replace(_PLAIN, pack=4),
+    # Unrolled GAN with k = 5 look-ahead steps of D (Metz et al. 2017 use 5 and 10).
+    "unrolled": dataclasses.replace(
+        _PLAIN, train=dataclasses.replace(_PLAIN.train, unroll_steps=5)),
+    "recommended-mbstd": dataclasses.replace(MIXTURE_RECIPES["recommended"], minibatch_std=4),
+})
 
 
 @dataclass(frozen=True)

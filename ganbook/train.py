@@ -39,6 +39,7 @@ from ganbook.distributed import (
 from ganbook.losses import LOSSES, bce_d_loss, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
 from ganbook.threads import auto_num_threads, cpu_threads
+from ganbook.unrolled import unrolled_logits
 from ganbook.utils import autocast_dtype, needs_grad_scaler, progress_enabled
 
 
@@ -70,6 +71,7 @@ class TrainConfig:
     real_label: float = 1.0  # D's target for real samples; 0.9: one-sided label smoothing
     num_threads: int | None = None  # CPU threads; None: 1 for small nets (ganbook.threads)
     optimizer: str = "adam"  # "adam" (with `betas`), or "sgd": plain SGD, no momentum
+    unroll_steps: int = 0  # k look-ahead D steps G's loss sees (unrolled GAN, ganbook.unrolled)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # every float (and tuple of floats) must be finite
@@ -104,6 +106,9 @@ class TrainConfig:
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', "
                              f"got {self.optimizer!r}")
+        if not isinstance(self.unroll_steps, int) or self.unroll_steps < 0:
+            raise ValueError(f"TrainConfig.unroll_steps must be an int >= 0 (0: no unrolling), "
+                             f"got {self.unroll_steps!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
         if self.clip_value < 0 or self.instance_noise < 0:
@@ -313,6 +318,7 @@ class _Loop:
             penalty = penalty + 0.5 * cfg.r1_gamma * r1_penalty(real_logits, x_real)
         norm = self._update(self.opt_d, loss + penalty, self.D)
         self.clip_weights()
+        self.x_real = x_real.detach()  # the real batch an unrolled G step looks ahead with
         d_real = torch.sigmoid(real_logits.detach()).mean()
         d_fake = torch.sigmoid(fake_logits.detach()).mean()
         return loss.detach(), d_real, d_fake, penalty.detach(), norm, y
@@ -328,7 +334,11 @@ class _Loop:
             p.requires_grad_(False)
         try:
             with self.autocast():
-                fake_logits = _call(self.D_plain, self.blur(_call(self.G_call, z, y)), y).float()
+                x_fake = self.blur(_call(self.G_call, z, y))
+                fake_logits = (_call(self.D_plain, x_fake, y) if not self.config.unroll_steps
+                               else unrolled_logits(self.D, self.opt_d, self.x_real, x_fake, y,
+                                                    self.config.loss, self.config.unroll_steps)
+                               ).float()
                 loss = self.g_loss_fn(fake_logits)
             norm = self._update(self.opt_g, loss, self.G)
         finally:

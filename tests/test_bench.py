@@ -52,4 +52,23 @@ def test_the_script_and_the_cli_share_their_options():
     bench.add_arguments(parser)
     args = parser.parse_args([])
     assert args.seeds == 5 and args.data == ["ring", "grid"]
-    assert args.recipes == ["plain", "recommended"] and args.threads == 1
+    assert args.recipes == bench.CHAPTER7 and args.threads == 1 and args.out is None
+    assert {"plain", "minibatch-std", "pack", "unrolled", "recommended"} <= set(args.recipes)
+
+
+def test_results_file_is_written_run_by_run_and_resumed(tmp_path, capsys):
+    out = tmp_path / "results.csv"
+    argv = ["bench", "--seeds", "2", "--data", "ring", "--recipes", "plain", "--steps", "2",
+            "--out", str(out)]
+    assert main(argv[:2] + ["1"] + argv[3:]) == 0  # seed 0 only
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("# ganbook mode-coverage benchmark") and "CPU(s)" in lines[0]
+    assert lines[1] == ",".join(bench.FIELDS) and len(lines) == 3
+    assert main(argv) == 0  # seed 0 is in the file: only seed 1 runs
+    printed = capsys.readouterr().out
+    assert printed.count("ring plain seed 0") == 1 and printed.count("ring plain seed 1") == 1
+    rows = bench.read_results(out)
+    assert [(r["data"], r["method"], r["seed"]) for r in rows] == [("ring", "plain", 0.0),
+                                                                     ("ring", "plain", 1.0)]
+    assert all(0 <= r["modes"] <= 8 and r["seconds"] > 0 for r in rows)
+    assert "2 seeds" in printed.splitlines()[-3]

@@ -275,3 +275,51 @@ def test_same_seed_gives_identical_parameters(make):
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_minibatch_std_of_identical_samples_is_zero():
+    from ganbook.models import MinibatchStd
+    h = torch.randn(1, 5).repeat(8, 1)  # 8 identical rows
+    out = MinibatchStd(group_size=4)(h)
+    assert out.shape == (8, 6) and torch.equal(out[:, :5], h)
+    assert torch.equal(out[:, 5], torch.zeros(8))
+
+
+def test_minibatch_std_known_value_per_group():
+    from ganbook.models import MinibatchStd
+    # group 1: features (0, 0) and (2, 4): population stds 1 and 2, mean 1.5; group 2: equal rows
+    h = torch.tensor([[0.0, 0.0], [2.0, 4.0], [1.0, 1.0], [1.0, 1.0]])
+    feature = MinibatchStd(group_size=2, eps=0.0)(h)[:, 2]
+    torch.testing.assert_close(feature, torch.tensor([1.5, 1.5, 0.0, 0.0]))
+    whole = MinibatchStd(group_size=64)(h)[:, 2]  # a group larger than the batch: the batch
+    assert torch.all(whole == whole[0]) and whole[0] > 0
+
+
+def test_minibatch_std_gradient_is_finite_for_a_collapsed_batch():
+    from ganbook.models import MinibatchStd
+    h = torch.ones(4, 3, requires_grad=True)
+    MinibatchStd(4)(h)[:, 3].sum().backward()
+    assert torch.isfinite(h.grad).all()
+
+
+def test_mlp_discriminator_with_minibatch_std():
+    torch.manual_seed(0)
+    D = MLPDiscriminator(in_shape=(2,), hidden_dim=16, num_hidden=2, minibatch_std=4)
+    linears = [m for m in D.modules() if isinstance(m, nn.Linear)]
+    assert linears[-1].in_features == 17  # the last hidden layer plus the std feature
+    assert D(torch.randn(8, 2)).shape == (8,)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        D(torch.randn(6, 2))
+    with pytest.raises(ValueError, match="minibatch_std >= 0"):
+        MLPDiscriminator(minibatch_std=-1)
+    # D can tell a collapsed batch from a spread one only through the std feature
+    x = torch.randn(1, 2).repeat(4, 1)
+    assert D.net[-2](D.net[:-2](x))[:, -1].eq(0).all()
+
+
+def test_minibatch_std_off_builds_the_same_network():
+    torch.manual_seed(3)
+    a = MLPDiscriminator(hidden_dim=16).state_dict()
+    torch.manual_seed(3)
+    b = MLPDiscriminator(hidden_dim=16, minibatch_std=0).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -10,7 +10,7 @@ from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe, MixtureRecipe
 from ganbook.train import ema_copy, fit
 
 
-@pytest.mark.parametrize("name", ["plain", "recommended"])
+@pytest.mark.parametrize("name", sorted(MIXTURE_RECIPES))
 def test_mixture_recipe_builds_models_of_the_documented_shapes(name):
     recipe = MIXTURE_RECIPES[name]
     G, D = recipe.build(seed=0)
@@ -23,6 +23,7 @@ def test_mixture_recipe_builds_models_of_the_documented_shapes(name):
         assert len(linears) == recipe.num_hidden + 1
         assert all(m.out_features == width for m in linears[:-1])
     assert linears[0].in_features == 2 * recipe.pack  # D's first layer sees a whole pack
+    assert linears[-1].in_features == width + (recipe.minibatch_std > 0)  # + the std feature
 
 
 def test_discriminator_width_can_differ_from_the_generators():
@@ -63,13 +64,14 @@ def test_plain_is_the_unregularised_baseline():
     assert plain.pack == 1 and not plain.spectral_norm
 
 
-@pytest.mark.parametrize("name", ["plain", "recommended"])
+@pytest.mark.parametrize("name", sorted(MIXTURE_RECIPES))
 def test_batch_size_fits_the_packing(name):
     recipe = MIXTURE_RECIPES[name]
     assert recipe.train.batch_size % recipe.pack == 0
+    assert recipe.train.batch_size // recipe.pack % max(recipe.minibatch_std, 1) == 0
 
 
-@pytest.mark.parametrize("name", ["plain", "recommended"])
+@pytest.mark.parametrize("name", sorted(MIXTURE_RECIPES))
 def test_a_short_fit_with_each_recipe_gives_finite_losses(name):
     recipe = MIXTURE_RECIPES[name]
     config = dataclasses.replace(recipe.train, num_steps=50, progress=False)
@@ -92,3 +94,13 @@ def test_digits_recipe_builds_models_of_the_documented_shapes():
     assert x.shape == (4, 1, 8, 8)
     assert x.abs().max() <= 1  # tanh output: images in [-1, 1]
     assert D(x).shape == (4,)
+
+
+def test_each_collapse_remedy_is_plain_plus_one_change():
+    plain = MIXTURE_RECIPES["plain"]
+    changes = {"minibatch-std": {"minibatch_std": 4}, "pack": {"pack": 4},
+               "unrolled": {"train": dataclasses.replace(plain.train, unroll_steps=5)}}
+    for name, change in changes.items():
+        assert MIXTURE_RECIPES[name] == dataclasses.replace(plain, **change), name
+    assert MIXTURE_RECIPES["recommended-mbstd"] == dataclasses.replace(
+        MIXTURE_RECIPES["recommended"], minibatch_std=4)
