@@ -4,10 +4,12 @@
 folder against a second run, trains with `fit` (a checkpoint every `--checkpoint-every` steps, and
 one on SIGTERM or Ctrl-C before it exits with code 75), and writes `samples.png`, `history.png`,
 `history.json`, `metrics.json` and `checkpoint.pt` to `--out`. `--resume` continues a checkpoint
-exactly. Errors in the input are one line on stderr with exit code 2. `bench` prints the
-mode-coverage table of `ganbook.bench`. Nothing is downloaded: the data are the embedded 2-D
-mixtures and bundled digits. Under `torchrun --nproc_per_node=N -m ganbook train ...` each process
-trains on its slice of every batch (`ganbook.distributed`) and process 0 alone writes to `--out`.
+exactly. When the training curves show a known symptom (`ganbook.diagnose`), it is printed to
+stderr with its likely cause and fix. Errors in the input are one line on stderr with exit code
+2. `bench` prints the mode-coverage table of `ganbook.bench`. Nothing is downloaded: the data
+are the embedded 2-D mixtures and bundled digits. Under
+`torchrun --nproc_per_node=N -m ganbook train ...` each process trains on its slice of every
+batch (`ganbook.distributed`) and process 0 alone writes to `--out`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ganbook.checkpoint import (
     remove_stale_temporaries,
 )
 from ganbook.cli_runs import build_run, write_outputs
+from ganbook.diagnose import DiagnoseConfig, diagnose, format_findings
 from ganbook.distributed import (
     RankSlice,
     cleanup_distributed,
@@ -212,7 +215,13 @@ def train(args: argparse.Namespace) -> dict:
         run["history"] = fit(run["G"], run["D"], batches, config, checkpoint_path=path,
                              resume=args.resume, G_ema=run["G_ema"], stop=stopper.event.is_set,
                              run_info=run["run_info"])
-        return write_outputs(args, run, device) if main_process else {}
+        if not main_process:
+            return {}
+        findings = diagnose(run["history"], DiagnoseConfig(
+            probabilities=config.loss in ("nonsaturating", "saturating")))
+        if findings:  # the curves show a known symptom: say what it is and what to try
+            print(format_findings(findings), file=sys.stderr)
+        return write_outputs(args, run, device)
 
 
 def _one_line(exc: BaseException) -> str:

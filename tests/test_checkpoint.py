@@ -148,14 +148,15 @@ def test_lock_is_exclusive_names_the_holder_and_is_released(tmp_path):
 
 
 def test_lock_is_released_when_the_holder_dies(tmp_path):
-    read_fd, write_fd = os.pipe()
+    ready_read, ready_write = os.pipe()  # child -> parent: "I hold the lock"
+    wait_read, _wait_write = os.pipe()  # never written: the child blocks on it until killed
     pid = os.fork()
     if pid == 0:  # holds the lock, says so, then waits to be killed
         with lock_folder(tmp_path):
-            os.write(write_fd, b"x")
-            os.read(read_fd, 1)
+            os.write(ready_write, b"x")
+            os.read(wait_read, 1)
         os._exit(0)
-    os.read(read_fd, 1)
+    assert os.read(ready_read, 1) == b"x"
     with pytest.raises(OutputLocked, match=f"pid {pid}"):
         with lock_folder(tmp_path):
             pass

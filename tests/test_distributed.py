@@ -2,6 +2,7 @@
 that gives the one-process result on the same global batch (gloo, CPU)."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganbook.cli import main
 from ganbook.data import MixtureBatches, infinite_batches, ring_mixture
 from ganbook.distributed import RankSlice, is_main_process, local_slice, rank, world_size
 from ganbook.recipes import MIXTURE_RECIPES
@@ -68,3 +70,21 @@ def test_two_processes_give_the_one_process_gradients_and_weights(tmp_path):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         for key, value in module.state_dict().items():
             torch.testing.assert_close(two[name][key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_two_process_cli_run_resumes_and_matches_one_process(tmp_path):
+    two, one = tmp_path / "two", tmp_path / "one"
+    common = ["-m", "ganbook", "train", "--data", "ring", "--recipe", "plain", "--device", "cpu"]
+    first = _torchrun(*common, "--steps", "20", "--out", str(two))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not (two / "checkpoint.pt.tmp").exists()
+    again = _torchrun(*common, "--steps", "40", "--out", str(two), "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((two / "metrics.json").read_text())["steps"] == 40
+    assert main([*common[2:], "--steps", "40", "--out", str(one)]) == 0
+    a = torch.load(two / "checkpoint.pt", weights_only=True)
+    b = torch.load(one / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"] == 40
+    for name in ("G", "D"):
+        for key, value in b[name].items():
+            torch.testing.assert_close(a[name][key], value, rtol=1e-4, atol=1e-5)
