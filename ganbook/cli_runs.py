@@ -34,6 +34,7 @@ def run_config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
 
 
 def save_figure(path: Path) -> None:
+    """Write the current matplotlib figure to `path` as a PNG, atomically."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()

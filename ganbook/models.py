@@ -228,8 +228,8 @@ class MLPDiscriminator(nn.Module):
         _check_sizes("MLPDiscriminator", 0, num_hidden=num_hidden)
         _check_sizes("MLPDiscriminator", **{f"in_shape[{i}]": n for i, n in enumerate(in_shape)})
         if minibatch_std < 0:
-            raise ValueError(f"minibatch_std must be >= 0 (a group size, 0 for none), "
-                             f"got {minibatch_std}")
+            raise ValueError(f"MLPDiscriminator needs minibatch_std >= 0 (a group size, 0 for "
+                             f"none), got {minibatch_std}")
         self.in_shape, self.num_classes, self.pack = tuple(in_shape), num_classes, pack
         self.embed = _label_embedding(num_classes, num_classes or 0)
         in_dim = pack * (math.prod(self.in_shape) + (num_classes or 0))

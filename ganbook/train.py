@@ -228,7 +228,9 @@ def fit(
 
     On the CPU, fit runs on `config.num_threads` threads, or, when that is None, on one thread
     for networks as small as the book's 2-D and 8x8 models and on torch's default otherwise
-    (`ganbook.threads.auto_num_threads`); the caller's thread count is restored at the end.
+    (`ganbook.threads.auto_num_threads`, which runs one forward pass of D(G(z)) on two codes, in
+    eval mode without gradients, to count FLOPs); the caller's thread count is restored at the
+    end.
 
     Under torchrun (`ganbook.distributed.setup_distributed` called first), G and D are wrapped
     in DistributedDataParallel with SyncBatchNorm, `batches` must yield this process's slice of

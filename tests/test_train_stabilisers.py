@@ -13,7 +13,10 @@ from ganbook.losses import bce_d_loss
 from ganbook.models import MLPDiscriminator, MLPGenerator
 from ganbook.train import TrainConfig, fit, load_checkpoint
 
-CONFIG = TrainConfig(num_steps=10, batch_size=32, lr_g=1e-3, lr_d=1e-3, progress=False)
+# One thread, set here: the automatic choice would count FLOPs with a forward pass that the
+# recording discriminator below would see.
+CONFIG = TrainConfig(num_steps=10, batch_size=32, lr_g=1e-3, lr_d=1e-3, progress=False,
+                     num_threads=1)
 
 
 def make_models(seed: int = 0):
