@@ -100,8 +100,10 @@ def _family(recipe, spectral_norm: bool = False, **train):
 # The common budget of the stabilisers study (ganbook.stabilisers, benchmarks/stabilisers.py):
 # grid, the plain recipe's MLPs with Adam(1e-3, betas (0.5, 0.9)), 128 samples, 600 steps;
 # digits, a DCGAN (ngf = ndf = 64) with Adam(5e-4, betas (0.5, 0.99)), 64 digits, 300 steps.
+#: The stabilisers study's grid budget: plain MLPs, Adam(1e-3, (0.5, 0.9)), batch 128, 600 steps.
 STUDY_MIXTURE = MixtureRecipe(train=TrainConfig(num_steps=600, batch_size=128, lr_g=1e-3,
                                                 lr_d=1e-3, betas=(0.5, 0.9)))
+#: The stabilisers study's digits budget: a DCGAN, Adam(5e-4, (0.5, 0.99)), batch 64, 300 steps.
 STUDY_DIGITS = DigitsRecipe(train=TrainConfig(num_steps=300, batch_size=64, lr_g=5e-4,
                                               lr_d=5e-4, betas=(0.5, 0.99)))
 
