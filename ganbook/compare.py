@@ -12,7 +12,7 @@ set's support (the "manifold"). Then
 .. math::
     \mathrm{precision} = \frac1M \sum_{j=1}^{M} \mathbb 1\bigl[\phi(\hat x_j) \in
     \mathrm{manifold}(\phi(x_1), \dots, \phi(x_N))\bigr],
-    \qquad
+
     \mathrm{recall} = \frac1N \sum_{i=1}^{N} \mathbb 1\bigl[\phi(x_i) \in
     \mathrm{manifold}(\phi(\hat x_1), \dots, \phi(\hat x_M))\bigr],
 
@@ -71,7 +71,9 @@ def knn_precision_recall(real_feats: Tensor, fake_feats: Tensor, k: int = 3) -> 
 def laplacian_sharpness(images: Tensor) -> float:
     r"""Mean absolute response of the 4-neighbour Laplacian,
     :math:`\frac{1}{N P} \sum_{n, p} |(\Delta x_n)_p|` with
-    :math:`(\Delta x)_{ij} = x_{i-1,j} + x_{i+1,j} + x_{i,j-1} + x_{i,j+1} - 4 x_{ij}`,
+
+    .. math:: (\Delta x)_{ij} = x_{i-1,j} + x_{i+1,j} + x_{i,j-1} + x_{i,j+1} - 4 x_{ij},
+
     over the interior pixels of images (N, C, H, W) in [-1, 1] (a standard focus measure: edges
     give large second differences, blur small ones). 0 for a constant or linear ramp image."""
     if images.dim() != 4 or min(images.shape[2:]) < 3:

@@ -122,9 +122,11 @@ def dirac_field(theta: float, psi: float, config: TrainConfig, *, spectral_norm:
     :math:`r_i` and fake :math:`f_i = \theta + \epsilon_i`, and :math:`\ell'` the derivative of a
     loss term in the logit:
 
-    .. math:: \partial_w L_D = \overline{\ell'_{real}(w r_i) r_i} + \overline{\ell'_{fake}(w f_i)
-              f_i} + 2\lambda_{gp}(|w| - 1)\operatorname{sign} w + \gamma w, \qquad
-              \partial_\theta L_G = \overline{\ell'_G(w f_i)}\, w
+    .. math::
+        \partial_w L_D = \overline{\ell'_{real}(w r_i) r_i} + \overline{\ell'_{fake}(w f_i) f_i}
+            + 2\lambda_{gp}(|w| - 1)\operatorname{sign} w + \gamma w,
+
+        \partial_\theta L_G = \overline{\ell'_G(w f_i)}\, w
 
     since :math:`|\nabla_x D| = |w|` everywhere (WGAN-GP) and R1 is :math:`w^2`. For the
     non-saturating loss and no penalty this is :math:`(\psi\,\sigma(-\psi\theta),

@@ -90,7 +90,7 @@ def precision_recall(real_features: Tensor, fake_features: Tensor, k: int = 3
 
     .. math::
         \text{precision} = \frac{1}{|\Phi_g|} \sum_{\phi_g \in \Phi_g} f(\phi_g, \Phi_r),
-        \qquad
+
         \text{recall} = \frac{1}{|\Phi_r|} \sum_{\phi_r \in \Phi_r} f(\phi_r, \Phi_g).
 
     Precision is the share of samples that look real (fidelity); recall the share of real data
@@ -118,7 +118,7 @@ def density_coverage(real_features: Tensor, fake_features: Tensor, k: int = 5
     .. math::
         \text{density} = \frac{1}{kM} \sum_{j=1}^{M} \sum_{i=1}^{N}
             \mathbf 1\big[Y_j \in B(X_i, \mathrm{NND}_k(X_i))\big],
-        \qquad
+
         \text{coverage} = \frac{1}{N} \sum_{i=1}^{N}
             \mathbf 1\big[\exists\, j : Y_j \in B(X_i, \mathrm{NND}_k(X_i))\big].
 

@@ -7,8 +7,10 @@ CVPR 2017, arXiv:1611.07004, Eq. 4) trains a generator :math:`G(x)` that maps an
 :math:`x` to an output image, against a conditional discriminator :math:`D(x, y)` that sees the
 input beside a real target :math:`y` or beside :math:`G(x)`:
 
-.. math:: G^* = \arg\min_G \max_D \; \mathcal{L}_{cGAN}(G, D) + \lambda\, \mathcal{L}_{L1}(G),
-   \qquad \mathcal{L}_{L1}(G) = \mathbb{E}_{x, y}\bigl[\lVert y - G(x) \rVert_1\bigr].
+.. math::
+   G^* = \arg\min_G \max_D \; \mathcal{L}_{cGAN}(G, D) + \lambda\, \mathcal{L}_{L1}(G),
+
+   \mathcal{L}_{L1}(G) = \mathbb{E}_{x, y}\bigl[\lVert y - G(x) \rVert_1\bigr].
 
 With ``adversarial=False`` the same generator is trained on the L1 term alone: the regression
 baseline whose outputs the adversarial term is meant to sharpen. Images are (N, 1, 8, 8) in

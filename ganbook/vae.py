@@ -103,9 +103,14 @@ class ConvVAE(nn.Module):
 
 
 def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
-    r"""Per-sample :math:`\mathrm{KL}(\mathcal N(\mu, \operatorname{diag}\sigma^2) \,\|\,
-    \mathcal N(0, I)) = \tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1)`, shape (N,)
-    (Kingma & Welling 2014, Appendix B)."""
+    r"""Per-sample KL divergence of the encoder's Gaussian from the prior, shape (N,)
+    (Kingma & Welling 2014, Appendix B):
+
+    .. math::
+        \mathrm{KL}(\mathcal N(\mu, \operatorname{diag}\sigma^2) \,\|\, \mathcal N(0, I))
+
+        = \tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1)
+    """
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)
 
 
