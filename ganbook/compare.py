@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganbook import manifold
+
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])  # 4-neighbour
 
 
@@ -44,28 +46,26 @@ def _check_features(feats: Tensor, name: str, k: int) -> None:
 
 
 def knn_radii(feats: Tensor, k: int = 3) -> Tensor:
-    """Distance (N,) from each row of `feats` (N, D) to its k-th nearest other row."""
+    """Distance (N,) from each row of `feats` (N, D) to its k-th nearest other row
+    (`ganbook.manifold.knn_radii`, float64)."""
     _check_features(feats, "feats", k)
-    dist = torch.cdist(feats, feats)  # (N, N), zeros on the diagonal
-    return dist.kthvalue(k + 1, dim=1).values  # the 1st smallest is the point itself
+    return manifold.knn_radii(feats, k)
 
 
 def in_manifold(queries: Tensor, support: Tensor, k: int = 3) -> Tensor:
     """Boolean (M,): is each query (M, D) within the k-NN radius of some row of `support`?"""
     radii = knn_radii(support, k)  # (N,)
-    dist = torch.cdist(queries, support)  # (M, N)
-    return (dist <= radii.unsqueeze(0)).any(dim=1)
+    return manifold._in_some_ball(queries.detach().double().cpu(),
+                                  support.detach().double().cpu(), radii) > 0
 
 
 def knn_precision_recall(real_feats: Tensor, fake_feats: Tensor, k: int = 3) -> PrecisionRecall:
     """Precision and recall (module docstring) of generated features (M, D) against real ones
-    (N, D), in float64. Both sets need more than k rows; use equally many of each."""
+    (N, D): `ganbook.manifold.precision_recall` as a named pair. Both sets need more than k
+    rows; use equally many of each."""
     _check_features(real_feats, "real_feats", k)
     _check_features(fake_feats, "fake_feats", k)
-    real, fake = real_feats.double(), fake_feats.double()
-    precision = in_manifold(fake, real, k).double().mean()
-    recall = in_manifold(real, fake, k).double().mean()
-    return PrecisionRecall(float(precision), float(recall))
+    return PrecisionRecall(*manifold.precision_recall(real_feats, fake_feats, k))
 
 
 def laplacian_sharpness(images: Tensor) -> float:
