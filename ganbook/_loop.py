@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ganbook.checkpoint import check_same_config
 from ganbook.distributed import local_slice, world_size, wrap_for_ddp
+from ganbook.loaders import batch_stream, next_batch
 from ganbook.losses import bce_d_loss, get_losses, gradient_penalty, r1_penalty
 from ganbook.models import sample_latent
 from ganbook.unrolled import unrolled_logits
@@ -44,10 +45,11 @@ def _grad_norm(module: nn.Module) -> Tensor:
 class _Loop:
     """The state of one training run (networks, optimisers, noise stream) and its two updates."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, batches: Iterator, config: TrainConfig,
+    def __init__(self, G: nn.Module, D: nn.Module, batches: Iterable, config: TrainConfig,
                  G_ema: nn.Module | None = None):
-        self.G, self.D, self.batches, self.config, self.G_ema = G, D, batches, config, G_ema
+        self.G, self.config, self.G_ema = G, config, G_ema
         self.device = next(G.parameters()).device
+        self.D, self.batches = D, batch_stream(batches, self.device)
         self.d_loss_fn, self.g_loss_fn = get_losses(config.loss)
         if config.real_label < 1:  # one-sided label smoothing (Salimans et al. 2016, Sec. 3.4)
             self.d_loss_fn = functools.partial(bce_d_loss, real_label=config.real_label)
@@ -151,7 +153,7 @@ class _Loop:
     def d_step(self) -> tuple[Tensor, ...]:
         """One discriminator update on a fresh real batch and a fresh fake batch."""
         cfg = self.config
-        x_real, y = _as_batch(next(self.batches))
+        x_real, y = _as_batch(next_batch(self.batches, self.device))
         y = y if self.conditional else None
         z = self.latent(x_real.shape[0])
         x_real = self.blur(x_real)

@@ -7,9 +7,10 @@ one on SIGTERM or Ctrl-C before it exits with code 75), and writes `samples.png`
 exactly. When the training curves show a known symptom (`ganbook.diagnose`), it is printed to
 stderr with its likely cause and fix. Errors in the input are one line on stderr with exit code
 2. `bench` prints the mode-coverage table of `ganbook.bench`. Nothing is downloaded: the data
-are the embedded 2-D mixtures and bundled digits. Under
-`torchrun --nproc_per_node=N -m ganbook train ...` each process trains on its slice of every
-batch (`ganbook.distributed`) and process 0 alone writes to `--out`.
+are the embedded 2-D mixtures and bundled digits, or with `--data folder --root PATH` your own
+images (`ganbook.folder`); for digits and folders a grid of samples goes to `samples/` at every
+checkpoint. Under `torchrun --nproc_per_node=N -m ganbook train ...` each process trains on its
+slice of every batch (`ganbook.distributed`) and process 0 alone writes to `--out`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -39,7 +41,7 @@ from ganbook.checkpoint import (
     lock_folder,
     remove_stale_temporaries,
 )
-from ganbook.cli_runs import build_run, write_outputs
+from ganbook.cli_runs import IMAGE_DATA, build_run, sample_grids, write_outputs
 from ganbook.diagnose import DiagnoseConfig, diagnose, format_findings
 from ganbook.distributed import (
     RankSlice,
@@ -48,7 +50,9 @@ from ganbook.distributed import (
     setup_distributed,
     world_size,
 )
+from ganbook.folder import MEMORY_LIMIT
 from ganbook.losses import LOSSES
+from ganbook.models import SUPPORTED_IMAGE_SIZES
 from ganbook.recipes import MIXTURE_RECIPES
 from ganbook.train import fit
 from ganbook.utils import get_device, seed_everything
@@ -60,6 +64,7 @@ MAX_STEPS = 10**7  # about 17 hours at 6 ms a step, the recommended recipe's pac
 # of 16, about 3 s unloaded: a SIGKILLed default run loses well under a minute of work.
 DEFAULT_CHECKPOINT_EVERY = 500
 CHECKPOINT = "checkpoint.pt"
+FOLDER_IMAGE_SIZE, FOLDER_CHANNELS = 64, 3  # --data folder: 64x64 colour, as DCGAN
 
 
 class UsageError(Exception):
@@ -95,7 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m ganbook", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a GAN on an embedded dataset")
-    train.add_argument("--data", choices=["ring", "grid", "digits"], default="ring")
+    train.add_argument("--data", choices=["ring", "grid", "digits", "folder"], default="ring",
+                       help="an embedded data set, or 'folder': your images below --root")
+    train.add_argument("--root", type=Path,
+                       help="with --data folder: the folder of images (sub-folders searched)")
+    train.add_argument("--image-size", type=int, choices=SUPPORTED_IMAGE_SIZES,
+                       help="with --data folder: side of the square the images are cropped to "
+                            f"(default {FOLDER_IMAGE_SIZE})")
+    train.add_argument("--channels", type=int, choices=(1, 3),
+                       help=f"with --data folder: 3 for colour, 1 for grey (default "
+                            f"{FOLDER_CHANNELS})")
+    train.add_argument("--memory-limit", type=_number(int, 0, 2**40),
+                       help="with --data folder: MiB of images kept in memory; a larger folder "
+                            f"is streamed from disk (default {MEMORY_LIMIT // 2**20}, 0: stream)")
     train.add_argument("--recipe", choices=sorted(MIXTURE_RECIPES), default="recommended",
                        help="settings for the 2-D mixtures (ignored for digits)")
     train.add_argument("--loss", choices=sorted(LOSSES), help="override the recipe's loss")
@@ -161,6 +178,22 @@ def _check_free_space(out: Path, need: int) -> None:
                          "or choose another folder")
 
 
+def _check_data_arguments(args: argparse.Namespace) -> None:
+    """--root, --image-size and --channels go with --data folder, which needs --root."""
+    if args.data == "folder":
+        if args.root is None:
+            raise UsageError("--data folder needs --root, the folder that holds your images")
+        args.image_size = args.image_size or FOLDER_IMAGE_SIZE
+        args.channels = args.channels or FOLDER_CHANNELS
+        if args.memory_limit is None:
+            args.memory_limit = MEMORY_LIMIT // 2**20
+        return
+    for flag, value in (("--root", args.root), ("--image-size", args.image_size),
+                        ("--channels", args.channels), ("--memory-limit", args.memory_limit)):
+        if value is not None:
+            raise UsageError(f"{flag} is for --data folder; --data {args.data} has its own")
+
+
 def _check_resume(args: argparse.Namespace, path: Path, run_info: dict, num_steps: int) -> None:
     """Validate what `--resume` (or its absence) finds at `path` before anything trains."""
     if not args.resume:
@@ -186,6 +219,7 @@ def _check_resume(args: argparse.Namespace, path: Path, run_info: dict, num_step
 def train(args: argparse.Namespace) -> dict:
     """Run the `train` command; returns the metrics written to `metrics.json` (an empty dict on
     the processes other than the first when torchrun starts several: process 0 writes)."""
+    _check_data_arguments(args)
     device = _device(args.device)
     main_process = not launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
     if main_process:
@@ -211,10 +245,14 @@ def train(args: argparse.Namespace) -> dict:
             modules = [m for m in (run["G"], run["D"], run["G_ema"]) if m is not None]
             _check_free_space(args.out, 2 * _checkpoint_bytes(modules, config.num_steps))
         stopper = stack.enter_context(StopOnSignal())
-        batches = run["batches"] if world_size() == 1 else RankSlice(run["batches"])
+        batches = run["batches"]
+        if world_size() > 1 and not run.get("per_process"):
+            batches = RankSlice(batches)  # every process draws the global batch, keeps its slice
+        grids = [sample_grids(args, run["G"], device, config.num_steps)] \
+            if args.data in IMAGE_DATA else []
         run["history"] = fit(run["G"], run["D"], batches, config, checkpoint_path=path,
                              resume=args.resume, G_ema=run["G_ema"], stop=stopper.event.is_set,
-                             run_info=run["run_info"])
+                             run_info=run["run_info"], callbacks=grids)
         if not main_process:
             return {}
         findings = diagnose(run["history"], DiagnoseConfig(
@@ -228,9 +266,20 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. unreadable image files) as one line, without Python's source line, from
+    process 0 alone under torchrun."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"warning: {_one_line(message)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m ganbook`; returns the process exit code."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    with warnings.catch_warnings():
+        return _main(sys.argv[1:] if argv is None else list(argv))
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a one-line parser error already printed
@@ -239,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib
 
         matplotlib.use("Agg")  # the CLI writes files; it never opens a window
+        warnings.showwarning = _show_warning  # restored by catch_warnings below
         if args.command == "train":
             metrics = train(args)
             if metrics:

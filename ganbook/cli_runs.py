@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,15 @@ import torch
 from ganbook import bench
 from ganbook.checkpoint import atomic_write_bytes
 from ganbook.data import MixtureBatches, infinite_batches, load_images
+from ganbook.distributed import rank, world_size
+from ganbook.folder import folder_batches
 from ganbook.metrics import mode_coverage
 from ganbook.models import sample_latent
-from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe
+from ganbook.recipes import MIXTURE_RECIPES, DigitsRecipe, ImageRecipe
 from ganbook.train import TrainConfig, ema_copy
+
+IMAGE_DATA = ("digits", "folder")  # the data sets the CLI trains a DCGAN on
+GRID_SIZE = 64  # samples in each grid of generated images
 
 
 def run_config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
@@ -42,8 +48,60 @@ def save_figure(path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def save_grid(path: Path, images: torch.Tensor) -> None:
+    """Write images in [-1, 1] (N, C, H, W) as one PNG grid of 8 columns, atomically."""
+    from torchvision.transforms.v2.functional import to_pil_image
+    from torchvision.utils import make_grid
+
+    grid = make_grid((images.detach().float().cpu() + 1) / 2, nrow=8, padding=2, pad_value=1.0)
+    buffer = io.BytesIO()
+    to_pil_image(grid.clamp(0, 1)).save(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def sample_grids(args: argparse.Namespace, G: torch.nn.Module, device: torch.device,
+                 num_steps: int):
+    """A `fit` callback that writes ``samples/step_NNNNNN.png`` from the same 64 codes every
+    `--checkpoint-every` steps (and at the last step), so the grids show training progress."""
+    z = sample_latent(GRID_SIZE, G.latent_dim, device=device,
+                      generator=torch.Generator(device=device).manual_seed(args.seed + 1))
+    folder = args.out / "samples"
+
+    def callback(step: int, G: torch.nn.Module, D: torch.nn.Module, history: Any) -> None:
+        every = args.checkpoint_every
+        if rank() != 0 or not (step == num_steps or (every and step % every == 0)):
+            return
+        folder.mkdir(exist_ok=True)
+        G.eval()
+        with torch.no_grad():
+            save_grid(folder / f"step_{step:06d}.png", G(z))
+        G.train()
+
+    return callback
+
+
+def _folder_run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    recipe = ImageRecipe(image_size=args.image_size, channels=args.channels)
+    config = run_config(args, recipe.train)
+    G, D = (m.to(device) for m in recipe.build(args.seed))
+    batches, description = folder_batches(args.root, config.batch_size, args.image_size,
+                                          args.channels, seed=args.seed, device=device,
+                                          memory_limit=args.memory_limit * 2**20,
+                                          world=world_size(), rank=rank())
+    if rank() == 0:
+        print(f"data: {description}", file=sys.stderr)
+    images = len(batches.dataset) if hasattr(batches, "dataset") else batches.num_examples
+    info = {"data": "folder", "root": str(Path(args.root).expanduser().resolve()),
+            "images": images, "image_size": args.image_size, "channels": args.channels}
+    # Batches streamed by a DataLoader are already this process's share (DistributedSampler).
+    return {"G": G, "D": D, "G_ema": None, "config": config, "batches": batches,
+            "per_process": hasattr(batches, "dataset"), "run_info": info}
+
+
 def build_run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """Models, config, batches and `run_info` of the run `args` asks for (nothing trained yet)."""
+    if args.data == "folder":
+        return _folder_run(args, device)
     if args.data == "digits":
         recipe = DigitsRecipe()
         config = run_config(args, recipe.train)
@@ -71,10 +129,11 @@ def write_outputs(args: argparse.Namespace, run: dict[str, Any], device: torch.d
     G = run["G"] if run["G_ema"] is None else run["G_ema"]  # the recipe samples from the average
     G.eval()
     noise = torch.Generator(device=device).manual_seed(args.seed + 1)
-    if args.data == "digits":
+    if args.data in IMAGE_DATA:
         with torch.no_grad():
-            fake = G(sample_latent(64, G.latent_dim, generator=noise, device=device))
-        show_images(fake, nrow=8, title=f"generated digits after {config.num_steps} steps")
+            fake = G(sample_latent(GRID_SIZE, G.latent_dim, generator=noise, device=device))
+        what = "digits" if args.data == "digits" else "images"
+        show_images(fake, nrow=8, title=f"generated {what} after {config.num_steps} steps")
         metrics = {"d_real": history.d_real[-1], "d_fake": history.d_fake[-1]}
     else:
         mixture = run["batches"].mixture

@@ -14,10 +14,14 @@ The book's scheme keeps a W-process run equal to a one-process run with the same
 * DDP averages the gradients of the W slices, which for a loss that is a mean over the batch is
   the gradient of the whole batch (Li et al., "PyTorch Distributed: Experiences on Accelerating
   Data Parallel Training", VLDB 2020, arXiv:2006.15704);
-* `SyncBatchNorm` makes batch statistics those of the global batch, as in one process;
+* on CUDA, `SyncBatchNorm` makes batch statistics those of the global batch, as in one
+  process (it has no CPU version: there each process normalises over its own slice);
 * process 0 alone writes checkpoints, logs and figures.
 
-Up to the rounding of the gradient average, so, W processes give the one-process result.
+Up to the rounding of the gradient average, so, W processes give the one-process result (for a
+DCGAN, only on GPUs). A folder of images too large for memory is the exception to the global
+batch: its DataLoader gives each process its own share through a `DistributedSampler`, the usual
+scheme for many GPUs, and a run resumes exactly with the same number of processes.
 """
 
 from __future__ import annotations
@@ -94,13 +98,16 @@ def cleanup_distributed() -> None:
 
 
 def wrap_for_ddp(module: nn.Module) -> nn.Module:
-    """`module` with its BatchNorm layers made `SyncBatchNorm` (in place), wrapped in DDP.
+    """`module` wrapped in DDP, on CUDA with its BatchNorm layers made `SyncBatchNorm` (in place).
 
     The wrapper averages gradients across processes in `backward`; the unwrapped module keeps
-    the parameters (its `state_dict` has the usual keys).
+    the parameters (its `state_dict` has the usual keys). SyncBatchNorm runs only on GPUs: on
+    the CPU (gloo) each process's BatchNorm normalises over its own share of the batch, so a
+    DCGAN trained on W CPU processes is close to, not equal to, one trained on one process.
     """
-    nn.SyncBatchNorm.convert_sync_batchnorm(module)
     device = next(module.parameters()).device
+    if device.type == "cuda":
+        nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda"
                                    else None)
 

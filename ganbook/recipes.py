@@ -91,6 +91,30 @@ class DigitsRecipe:
         return G, D
 
 
+@dataclass(frozen=True)
+class ImageRecipe:
+    """A DCGAN for a folder of your own pictures (`ganbook.folder`) at `image_size` pixels.
+
+    The size fixes the networks' plan (`DCGANGenerator`: 64 px is 4 -> 8 -> 16 -> 32 -> 64). The
+    settings are the DCGAN paper's (Radford et al. 2016, Sec. 4: a 100-dimensional z, Adam with
+    rate 2e-4 and beta1 = 0.5, batches of 128) with the PyTorch DCGAN tutorial's widths.
+    """
+
+    image_size: int = 64  # side of the square images, one of models.SUPPORTED_IMAGE_SIZES
+    channels: int = 3  # 3 for colour, 1 for grey
+    latent_dim: int = 100  # dimension of z
+    ngf: int = 64  # generator width
+    ndf: int = 64  # discriminator width
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(num_steps=2000, batch_size=128))
+
+    def build(self, seed: int = 0) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+        """Fresh (G, D), initialised from `seed` with DCGAN's initialisation."""
+        torch.manual_seed(seed)
+        G = DCGANGenerator(self.latent_dim, self.image_size, self.channels, self.ngf)
+        D = DCGANDiscriminator(self.image_size, self.channels, self.ndf)
+        return G, D
+
+
 def _family(recipe, spectral_norm: bool = False, **train):
     """`recipe` with spectral norm on D (or not) and the `train` fields changed."""
     return dataclasses.replace(recipe, spectral_norm=spectral_norm,

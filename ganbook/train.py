@@ -10,7 +10,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,7 +193,7 @@ def ema_copy(G: nn.Module, config: TrainConfig) -> nn.Module | None:
 def fit(
     G: nn.Module,
     D: nn.Module,
-    batches: Iterator,
+    batches: Iterable,
     config: TrainConfig,
     *,
     callbacks: Sequence[Callback] = (),
@@ -206,14 +206,18 @@ def fit(
     r"""Train G and D for `config.num_steps` generator updates and return the `History`.
 
     Each step: `config.n_critic` discriminator updates (each on a fresh real batch from
-    `batches`, which yields tensors, or (x, y) pairs for conditional models, already on G's
-    device), then one generator update on fresh noise. After each step every callback is
+    `batches`: tensors, or (x, y) pairs for conditional models, moved to G's device), then one
+    generator update on fresh noise. `batches` is an endless iterator (ganbook's
+    `infinite_batches`) or any re-iterable such as a DataLoader, which fit cycles epoch after
+    epoch (`ganbook.loaders.EpochBatches`). After each step every callback is
     called as `callback(step, G, D, history)` with `step` counting from 1.
 
     With `checkpoint_path`, a checkpoint is written atomically every `config.checkpoint_every`
     steps and at the end; with `resume=True` and an existing checkpoint, training continues
     from it. If `batches` has `state_dict`/`load_state_dict` (ganbook's iterators do), a resumed
-    run on the CPU reproduces an uninterrupted one exactly.
+    run on the CPU reproduces an uninterrupted one exactly; so does a DataLoader whose sampler
+    has ``set_epoch`` (a DistributedSampler). A plain shuffling DataLoader's order cannot be
+    restored: the resumed run starts the saved epoch again in a new order, with a warning.
 
     With `config.ema_decay > 0`, pass `G_ema=ema_copy(G, config)`: fit keeps in it the exponential
     moving average of G's weights over the steps of the learning-rate decay (over all steps when
