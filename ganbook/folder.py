@@ -1,9 +1,10 @@
 r"""Your own pictures as training data: every image file below a folder, resized for the DCGAN.
 
-Files are found recursively (hidden files and folders skipped), decoded by torchvision
-(`torchvision.io.decode_image`: JPEG, PNG, GIF, WebP; other formats PIL reads, such as BMP and
-TIFF, through torchvision's PIL loader), resized so the shorter side is `image_size` and
-centre-cropped to a square, as in the PyTorch DCGAN tutorial, and scaled to [-1, 1]. Labels
+Files are found recursively (hidden files and folders skipped; the extensions of
+`torchvision.datasets.ImageFolder`: JPEG, PNG, BMP, WebP, TIFF, PPM, PGM), decoded by PIL as
+ImageFolder does (torchvision 0.29 deprecates its own `torchvision.io` decoders), resized so the
+shorter side is `image_size` and centre-cropped to a square, as in the PyTorch DCGAN tutorial,
+and scaled to [-1, 1]. Labels
 follow `torchvision.datasets.ImageFolder`: the first sub-folder names the class (files directly
 in the folder are class ".").
 
@@ -72,24 +73,19 @@ def _check_size(image_size: int, channels: int) -> None:
 def read_image(path: str | os.PathLike, image_size: int, channels: int) -> Tensor:
     r"""One image file as float32 (channels, image_size, image_size) in [-1, 1].
 
-    Decoded as RGB (alpha dropped) and made grey by luma when `channels` is 1; the shorter side
-    is resized to `image_size` (bilinear, antialiased), the centre square is cropped, and pixels
-    map as :math:`x = p / 127.5 - 1`. Raises OSError, ValueError or RuntimeError when the file
-    cannot be decoded.
+    Decoded by PIL as `torchvision.datasets.ImageFolder` does (RGB, alpha dropped; grey by PIL's
+    ITU-R 601-2 luma when `channels` is 1), a large JPEG at a reduced scale (``draft``), then
+    the shorter side is resized to `image_size` (bilinear, antialiased), the centre square is
+    cropped, and pixels map as :math:`x = p / 127.5 - 1`. Raises what PIL raises (usually an
+    OSError) when the file cannot be decoded.
     """
-    from torchvision.io import ImageReadMode, decode_image
+    from PIL import Image
     from torchvision.transforms.v2 import functional as F
 
-    try:
-        pixels = decode_image(str(path), mode=ImageReadMode.RGB)  # uint8 (C, H, W)
-    except RuntimeError:  # a format torchvision.io does not decode (BMP, TIFF, PPM): PIL
-        from torchvision.datasets.folder import pil_loader
-
-        pixels = F.pil_to_tensor(pil_loader(str(path)))  # pil_loader converts to RGB
-    if pixels.shape[0] != 3:  # some decoders keep grey (1) or alpha (4) channels
-        pixels = pixels[:3] if pixels.shape[0] >= 3 else pixels[:1].expand(3, -1, -1)
-    if channels == 1:
-        pixels = F.rgb_to_grayscale(pixels)  # ITU-R 601-2 luma, as PIL's "L" mode
+    with Image.open(path) as image:
+        mode = "RGB" if channels == 3 else "L"
+        image.draft(mode, (image_size, image_size))  # JPEG: decode at 1/2 .. 1/8 scale if larger
+        pixels = F.pil_to_tensor(image.convert(mode))  # uint8 (channels, H, W)
     pixels = F.center_crop(F.resize(pixels, [image_size], antialias=True), [image_size] * 2)
     return pixels.float() / 127.5 - 1
 
@@ -105,7 +101,7 @@ def _reason(exc: Exception, path: Path) -> str:
     """A short reason for the warning: the exception's message without the file's name."""
     text = " ".join(str(exc).replace(str(path), "").split())
     if "cannot identify image file" in text:
-        return "not an image format PIL or torchvision knows"
+        return "not an image file PIL can read"
     return text[:80] or type(exc).__name__
 
 
@@ -121,7 +117,7 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 64,
         try:
             images.append(read_image(path, image_size, channels))
             labels.append(label)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # PIL raises OSError, ValueError, DecompressionBombError...
             skipped.append((path, _reason(exc, path)))
     if skipped:
         warnings.warn(_unreadable(skipped, len(files.paths)), stacklevel=2)
@@ -169,7 +165,7 @@ class ImageFolderDataset(Dataset):
             i = (index + offset) % len(self.paths)
             try:
                 return read_image(self.paths[i], self.image_size, self.channels), self.labels[i]
-            except (OSError, ValueError, RuntimeError) as exc:
+            except Exception as exc:  # as in load_image_folder
                 reason = _reason(exc, self.paths[i])
                 warnings.warn(f"could not decode {self.paths[i]} ({reason}); "
                               "using the next file instead", stacklevel=2)

@@ -124,3 +124,53 @@ def test_parser_errors_are_one_line_and_help_exits_0(tmp_path, capsys):
                                       capsys)
     assert main(["train", "--help"]) == 0
     assert "--checkpoint-every" in capsys.readouterr().out
+
+
+FOLDER = ["train", "--data", "folder", "--image-size", "16", "--batch-size", "4",
+          "--no-progress", "--checkpoint-every", "2"]
+
+
+def test_folder_run_writes_grids_during_training_and_reports_skipped_files(tmp_path,
+                                                                          image_folder, capsys):
+    root, readable = image_folder
+    out = tmp_path / "run"
+    assert main([*FOLDER, "--root", str(root), "--steps", "3", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: skipped 1 of" in err and "corrupt.jpg" in err and "Warning" not in err
+    assert f"data: {readable} images of {root} at 16x16 RGB" in err and "in memory" in err
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000002.png",
+                                                                   "step_000003.png"]
+    for name in ("samples.png", "history.png", "metrics.json", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    run = load_checkpoint(out / "checkpoint.pt")["run"]
+    assert run["data"] == "folder" and run["images"] == readable and run["image_size"] == 16
+    from PIL import Image
+
+    with Image.open(out / "samples" / "step_000003.png") as grid:  # 8 x 8 images of 16 px
+        assert grid.size == (8 * 16 + 9 * 2, 8 * 16 + 9 * 2)
+
+
+def test_streamed_folder_run_resumes_exactly(tmp_path, image_folder):
+    root, _ = image_folder
+    common = [*FOLDER, "--root", str(root), "--memory-limit", "0", "--channels", "1"]
+    assert main([*common, "--steps", "6", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*common, "--steps", "3", "--out", str(tmp_path / "parts")]) == 0
+    assert main([*common, "--steps", "6", "--out", str(tmp_path / "parts"), "--resume"]) == 0
+    whole, parts = (json.loads((tmp_path / name / "history.json").read_text())
+                    for name in ("whole", "parts"))
+    assert parts["step"] == list(range(1, 7)) and parts["loss_d"] == whole["loss_d"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--data", "folder"], "--data folder needs --root"),
+    (["--data", "ring", "--root", "."], "--root is for --data folder"),
+    (["--data", "digits", "--image-size", "32"], "--image-size is for --data folder"),
+    (["--data", "folder", "--root", "EMPTY"], "no image files in"),
+    (["--data", "folder", "--root", "MISSING"], "does not exist"),
+])
+def test_folder_arguments_are_checked(tmp_path, capsys, args, message):
+    (tmp_path / "EMPTY").mkdir()
+    args = [str(tmp_path / a) if a in ("EMPTY", "MISSING") else a for a in args]
+    assert main(["train", *args, "--out", str(tmp_path / "out"), "--no-progress"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -88,3 +88,21 @@ def test_two_process_cli_run_resumes_and_matches_one_process(tmp_path):
     for name in ("G", "D"):
         for key, value in b[name].items():
             torch.testing.assert_close(a[name][key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_two_process_dcgan_streams_a_folder_and_resumes(tmp_path, image_folder):
+    """The DCGAN (batch norm, which has no synchronised CPU version) on two CPU processes, each
+    reading its own share of a streamed image folder, then resumed."""
+    root, _ = image_folder
+    out = tmp_path / "run"
+    common = ["-m", "ganbook", "train", "--data", "folder", "--root", str(root), "--device",
+              "cpu", "--image-size", "16", "--batch-size", "4", "--memory-limit", "0",
+              "--checkpoint-every", "2", "--out", str(out)]
+    first = _torchrun(*common, "--steps", "3")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stderr.count("warning: skipped 1 of") == 1  # process 0 alone reports
+    again = _torchrun(*common, "--steps", "5", "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 5
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [
+        "step_000002.png", "step_000003.png", "step_000004.png", "step_000005.png"]
