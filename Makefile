@@ -10,6 +10,9 @@ export GANBOOK_PROGRESS ?= 0
 # the stored outputs are then the numbers a re-run gives, whatever the core count.
 export OMP_NUM_THREADS ?= 1
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+# nbval checks two notebooks at a time (pytest-xdist, one worker and one kernel per notebook):
+# on a 2-core machine that halves the stage's wall time. NBVAL_WORKERS=0 runs them one by one.
+NBVAL_WORKERS ?= 2
 
 .PHONY: book test lint unit nbval book-strict browser notebooks bench clean env
 
@@ -46,7 +49,8 @@ unit: env
 	$(PY) -m pytest tests
 
 nbval: env
-	@if [ -n "$(NOTEBOOKS)" ]; then $(PY) -m pytest --nbval --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS) -p no:cacheprovider; fi
+	@if [ -n "$(NOTEBOOKS)" ]; then $(PY) -m pytest --nbval --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS) -p no:cacheprovider \
+	  $(if $(filter-out 0,$(NBVAL_WORKERS)),-n $(NBVAL_WORKERS) --dist loadfile); fi
 
 book-strict: env
 	@if [ -f _toc.yml ]; then $(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going; fi
