@@ -4,9 +4,8 @@ Files are found recursively (hidden files and folders skipped; the extensions of
 `torchvision.datasets.ImageFolder`: JPEG, PNG, BMP, WebP, TIFF, PPM, PGM), decoded by PIL as
 ImageFolder does (torchvision 0.29 deprecates its own `torchvision.io` decoders), resized so the
 shorter side is `image_size` and centre-cropped to a square, as in the PyTorch DCGAN tutorial,
-and scaled to [-1, 1]. Labels
-follow `torchvision.datasets.ImageFolder`: the first sub-folder names the class (files directly
-in the folder are class ".").
+and scaled to [-1, 1]. Labels follow `torchvision.datasets.ImageFolder`: the first sub-folder
+names the class (files directly in the folder are class ".").
 
 `folder_batches` keeps the images in memory as one tensor (`ganbook.data.InfiniteBatches`) when
 they fit in `memory_limit` bytes as float32, and otherwise streams them from disk through a
@@ -207,6 +206,9 @@ def folder_batches(root: str | os.PathLike, batch_size: int, image_size: int = 6
     if batch_size % world:
         raise ValueError(f"batch_size {batch_size} must be a multiple of the {world} processes")
     dataset = ImageFolderDataset(root, image_size, channels)
+    if len(dataset) < batch_size:
+        raise ValueError(f"{root} has {len(dataset)} readable images, fewer than one batch of "
+                         f"{batch_size}; use a smaller batch size or more images")
     workers = min(4, os.cpu_count() or 1) if num_workers is None else num_workers
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
                                  seed=seed, drop_last=True)
