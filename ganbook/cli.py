@@ -110,11 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--channels", type=int, choices=(1, 3),
                        help=f"with --data folder: 3 for colour, 1 for grey (default "
                             f"{FOLDER_CHANNELS})")
-    train.add_argument("--memory-limit", type=_number(int, 0, 2**40),
+    train.add_argument("--memory-limit", type=_number(int, 0, 2**40), metavar="MIB",
                        help="with --data folder: MiB of images kept in memory; a larger folder "
                             f"is streamed from disk (default {MEMORY_LIMIT // 2**20}, 0: stream)")
     train.add_argument("--recipe", choices=sorted(MIXTURE_RECIPES), default="recommended",
-                       help="settings for the 2-D mixtures (ignored for digits)")
+                       help="settings for the 2-D mixtures (ignored for digits and folder)")
     train.add_argument("--loss", choices=sorted(LOSSES), help="override the recipe's loss")
     train.add_argument("--steps", type=_number(int, 1, MAX_STEPS),
                        help="generator updates (recipe default if omitted)")
