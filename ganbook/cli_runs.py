@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
 from ganbook import bench
 from ganbook.checkpoint import atomic_write_bytes
@@ -90,12 +91,13 @@ def _folder_run(args: argparse.Namespace, device: torch.device) -> dict[str, Any
                                           world=world_size(), rank=rank())
     if rank() == 0:
         print(f"data: {description}", file=sys.stderr)
-    images = len(batches.dataset) if hasattr(batches, "dataset") else batches.num_examples
+    streamed = isinstance(batches, DataLoader)  # else InfiniteBatches, in memory
+    images = len(batches.dataset) if streamed else batches.num_examples
     info = {"data": "folder", "root": str(Path(args.root).expanduser().resolve()),
             "images": images, "image_size": args.image_size, "channels": args.channels}
     # Batches streamed by a DataLoader are already this process's share (DistributedSampler).
     return {"G": G, "D": D, "G_ema": None, "config": config, "batches": batches,
-            "per_process": hasattr(batches, "dataset"), "run_info": info}
+            "per_process": streamed, "run_info": info}
 
 
 def build_run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
