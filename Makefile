@@ -1,5 +1,6 @@
 # Two commands a reader needs: `make book` (build the book) and `make test` (every test).
-# Both create the virtual environment $(VENV) from constraints.txt on first use.
+# Each creates its virtual environment on first use: $(BOOK_VENV), the book's tools only, and
+# $(VENV), everything, both from constraints.txt.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 VENV ?= .venv
@@ -13,6 +14,14 @@ NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 # nbval checks two notebooks at a time (pytest-xdist, one worker and one kernel per notebook):
 # on a 2-core machine that halves the stage's wall time. NBVAL_WORKERS=0 runs them one by one.
 NBVAL_WORKERS ?= 2
+# Workers take the notebooks in this order, longest first (their nbval times on the 2-core CPU,
+# slowest first), so no long chapter starts last while the other worker idles; notebooks not
+# listed come after them, in name order.
+NBVAL_FIRST := $(wildcard $(addprefix book/,10_applications.ipynb 07_mode_collapse.ipynb \
+  11_faq.ipynb 05_dcgan.ipynb 04_mlp_gan.ipynb 03_training_step_by_step.ipynb \
+  09_evaluating_gans.ipynb 06_conditional_gan.ipynb 08_stabilising_gans.ipynb \
+  appendix_gpus.ipynb))
+NBVAL_ORDER := $(NBVAL_FIRST) $(filter-out $(NBVAL_FIRST),$(NOTEBOOKS))
 
 .PHONY: book test lint unit nbval book-strict browser notebooks bench clean env
 
@@ -36,8 +45,19 @@ $(VENV)/.installed: constraints.txt pyproject.toml
 	fi
 	@touch $@
 
-book: env  ## build the HTML book into _build/html
-	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
+# `make book` needs no PyTorch: it renders the committed notebooks, and autodoc mocks torch
+# (_ext/light_autodoc.py). Its own small venv holds book/requirements.txt only; any venv with
+# those (e.g. BOOK_VENV=.venv, the full one) builds the same pages.
+BOOK_VENV ?= .venv-book
+
+$(BOOK_VENV)/.installed-book: book/requirements.txt constraints.txt
+	@if [ ! -x $(BOOK_VENV)/bin/python ]; then python3 -m venv $(BOOK_VENV) && \
+	  $(BOOK_VENV)/bin/python -m pip install -q --upgrade pip setuptools wheel; fi
+	$(BOOK_VENV)/bin/python -m pip install -q -c constraints.txt -r book/requirements.txt
+	@touch $@
+
+book: $(BOOK_VENV)/.installed-book  ## build the HTML book into _build/html
+	$(BOOK_VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
 	@echo "open _build/html/index.html"
 
 test: lint book-strict unit nbval browser  ## everything CI runs (the build first: tests read it)
@@ -49,8 +69,8 @@ unit: env
 	$(PY) -m pytest tests
 
 nbval: env
-	@if [ -n "$(NOTEBOOKS)" ]; then $(PY) -m pytest --nbval --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS) -p no:cacheprovider \
-	  $(if $(filter-out 0,$(NBVAL_WORKERS)),-n $(NBVAL_WORKERS) --dist loadfile); fi
+	@if [ -n "$(NOTEBOOKS)" ]; then $(PY) -m pytest --nbval --nbval-sanitize-with book/sanitize.cfg $(NBVAL_ORDER) -p no:cacheprovider \
+	  $(if $(filter-out 0,$(NBVAL_WORKERS)),-n $(NBVAL_WORKERS) --dist loadfile --no-loadscope-reorder); fi
 
 book-strict: env
 	@if [ -f _toc.yml ]; then $(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going; fi

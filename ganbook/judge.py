@@ -68,12 +68,11 @@ class DigitsJudge(nn.Module):
         """Class logits (N, 10), the same as calling the judge."""
         return self(x)
 
-    @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
         """Predicted digits (N,) int64: the argmax of the logits."""
-        return self(x).argmax(dim=1)
+        with torch.no_grad():  # a block, not a decorator: the API page links to this source
+            return self(x).argmax(dim=1)
 
-    @torch.no_grad()
     def accuracy(self, images: Tensor, labels: Tensor) -> float:
         """The fraction of `images` whose predicted digit equals `labels` (N,)."""
         return float((self.predict(images) == labels.to(images.device)).float().mean())

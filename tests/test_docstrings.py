@@ -139,3 +139,44 @@ def test_hand_written_signatures_on_the_api_page_name_every_field():
         written = re.findall(r"(?:^|, )(\w+)=", top_level)
         fields = [f.name for f in dataclasses.fields(cls)]
         assert written == fields, f"{module}.{name}: the API page has {written}, the class {fields}"
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """Top-level package names that a module imports when it is imported (not inside a function
+    and not under `if TYPE_CHECKING:`)."""
+    import ast
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return names
+
+
+def test_the_light_book_build_can_import_every_module():
+    # `make book` installs book/requirements.txt only and autodoc mocks the heavy packages
+    # (_ext/light_autodoc.py): a module-level import of anything else would break the API page
+    # there, though CI's full environment would still build it.
+    import sys
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        from light_autodoc import HEAVY_IMPORTS
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    requirements = {re.split(r"[<>=!~ ;\[]", line.strip())[0].lower().replace("-", "_")
+                    for line in (ROOT / "book" / "requirements.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")}
+    assert "torch" not in requirements
+    available = requirements | set(HEAVY_IMPORTS) | set(sys.stdlib_module_names) | {"ganbook"}
+    for path in sorted((ROOT / "ganbook").glob("*.py")):
+        missing = _module_level_imports(path) - available
+        assert not missing, f"{path.name} imports {sorted(missing)} at module level: add them " \
+                            "to book/requirements.txt, mock them, or import them where used"
+
+
+def test_the_module_level_import_finder_sees_real_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import os.path\nfrom torch import nn\nfrom . import x\n"
+                      "def f():\n    import scipy\n")
+    assert _module_level_imports(module) == {"os", "torch"}
