@@ -118,7 +118,8 @@ def format_table(data: str, num_modes: int, measured: dict[str, list[dict[str, f
 
 
 FIELDS = ("data", "method", "seed", "modes", "high_quality", "reverse_kl", "seconds", "load")
-CHAPTER7 = ["plain", "minibatch-std", "pack", "unrolled", "recommended", "recommended-mbstd"]
+CHAPTER7 = ["plain", "minibatch-std", "pack", "unrolled", "recommended", "recommended-mbstd",
+            "recommended-long"]
 
 
 def machine_description(device: torch.device, threads: int) -> str:

@@ -104,3 +104,6 @@ def test_each_collapse_remedy_is_plain_plus_one_change():
         assert MIXTURE_RECIPES[name] == dataclasses.replace(plain, **change), name
     assert MIXTURE_RECIPES["recommended-mbstd"] == dataclasses.replace(
         MIXTURE_RECIPES["recommended"], minibatch_std=4)
+    recommended = MIXTURE_RECIPES["recommended"]
+    assert MIXTURE_RECIPES["recommended-long"] == dataclasses.replace(
+        recommended, train=dataclasses.replace(recommended.train, num_steps=8000))
