@@ -54,8 +54,8 @@ class _Loop:
         if config.real_label < 1:  # one-sided label smoothing (Salimans et al. 2016, Sec. 3.4)
             self.d_loss_fn = functools.partial(bce_d_loss, real_label=config.real_label)
         self.sigma = config.instance_noise  # instance-noise std of the current step
-        # foreach: one call updates every tensor of a network. On the CPU (where torch's default
-        # is a loop over tensors) it gives the same numbers, 8% faster on the 2-D mixtures.
+        # foreach: one call updates every tensor of a network. On the CPU, where torch's default
+        # is a loop over tensors, it gave the same weights bit for bit in our 400-step checks.
         if config.optimizer == "sgd":
             self.opt_g = torch.optim.SGD(G.parameters(), lr=config.lr_g, foreach=True)
             self.opt_d = torch.optim.SGD(D.parameters(), lr=config.lr_d, foreach=True)
